@@ -1,0 +1,1 @@
+"""Prefect flows: each reads top to bottom like the picture in the README."""

@@ -1,0 +1,244 @@
+"""The `ingest` flow: raw dumps in, a validated warehouse out.
+
+    discover -> extract -> clean -> segment -> dedup -> load
+                  gate      gate     gate      gate    gate
+
+Dumps travel in batches of about `batch_mb` megabytes, one task run per step and batch.
+After each step its Great Expectations suite validates the batch; a dump that fails is
+quarantined with the reason and the rest go on. The load writes everything in one DuckDB
+transaction that the load gate checks before it commits. A run that quarantined any dump
+ends Failed, with the summary as its result.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed, State
+
+from tasks import validate
+from tasks.clean import clean_dump
+from tasks.dedup import DedupResult, deduplicate
+from tasks.discover import Discovery, batches, discover
+from tasks.extract import ExtractError, extract_dump
+from tasks.load import (DqRow, DumpRow, RunRows, connect, export_parquet, in_transaction, known_articles,
+                        loaded_dumps, record_run, stage_run)
+from tasks.models import CleanedDump, Dump, ExtractedDump, Quarantine, SegmentedDump
+from tasks.profile import DEFAULT_PROFILE, load_profile
+from tasks.segment import segment_dump
+
+Record = TypeVar("Record", ExtractedDump, CleanedDump, SegmentedDump)
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    warehouse: str
+    dumps_found: int = 0
+    dumps_loaded: int = 0
+    dumps_skipped: int = 0
+    quarantined: list[tuple[str, str]] = field(default_factory=list)  # (source_file, reason)
+    articles_new: int = 0
+    articles_updated: int = 0
+    occurrences: int = 0
+    removed_by_category: dict[str, int] = field(default_factory=dict)
+    checks_passed: int = 0
+    checks_failed: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- thin task wrappers: the logic lives in tasks/ --------------------------------------
+
+@task(name="discover", cache_policy=NO_CACHE)
+def discover_dumps(raw_dir: Path, con: duckdb.DuckDBPyConnection) -> Discovery:
+    found = discover(raw_dir, loaded_dumps(con))
+    get_run_logger().info("discover: %d new, %d already loaded, %d refused",
+                          len(found.new), len(found.already_loaded), len(found.refused))
+    return found
+
+
+@task(name="extract", task_run_name="extract-batch-{batch_no}", cache_policy=NO_CACHE)
+def extract_batch(dumps: list[Dump], batch_no: int) -> tuple[list[ExtractedDump], list[Quarantine]]:
+    extracted, refused = [], []
+    for dump in dumps:
+        try:
+            extracted.append(extract_dump(dump))
+        except ExtractError as exc:
+            refused.append(Quarantine(dump, "extract", str(exc)))
+    get_run_logger().info("extract: %d dumps decoded, %d refused, %d lines",
+                          len(extracted), len(refused), sum(len(e.lines) for e in extracted))
+    return extracted, refused
+
+
+@task(name="clean", task_run_name="clean-batch-{batch_no}", cache_policy=NO_CACHE)
+def clean_batch(extracted: list[ExtractedDump], profile: str, batch_no: int) -> list[CleanedDump]:
+    site = load_profile(profile)
+    cleaned = [clean_dump(e, site) for e in extracted]
+    get_run_logger().info("clean: %d lines kept, %d removed", sum(len(c.lines) for c in cleaned),
+                          sum(len(c.removed) for c in cleaned))
+    return cleaned
+
+
+@task(name="segment", task_run_name="segment-batch-{batch_no}", cache_policy=NO_CACHE)
+def segment_batch(cleaned: list[CleanedDump], profile: str, batch_no: int) -> list[SegmentedDump]:
+    site = load_profile(profile)
+    segmented = [segment_dump(c, site) for c in cleaned]
+    get_run_logger().info("segment: %d articles in %d dumps", sum(len(s.articles) for s in segmented),
+                          len(segmented))
+    return segmented
+
+
+@task(name="validate", task_run_name="validate-{step}-batch-{batch_no}", cache_policy=NO_CACHE)
+def validate_batch(step: str, records: Sequence[object], batch_no: int) -> validate.GateResult:
+    frame = getattr(validate, f"{step}_frame")(list(records))
+    result = validate.validate_frame(step, frame)
+    get_run_logger().info("validate %s: %s (%d of %d expectations failed)", step,
+                          "passed" if result.success else "FAILED", result.failed, result.evaluated)
+    return result
+
+
+@task(name="dedup", cache_policy=NO_CACHE)
+def dedup_articles(segmented: list[SegmentedDump], con: duckdb.DuckDBPyConnection) -> DedupResult:
+    result = deduplicate(segmented, lambda keys: known_articles(con, keys))
+    get_run_logger().info("dedup: %d occurrences, %d new articles, %d updated", len(result.occurrences),
+                          len(result.new_ids), len(result.updated_ids))
+    return result
+
+
+@task(name="load", cache_policy=NO_CACHE)
+def load_rows(rows: RunRows, con: duckdb.DuckDBPyConnection) -> validate.GateResult:
+    outcome: list[validate.GateResult] = []
+
+    def stage_and_check() -> bool:
+        stage_run(con, rows)
+        outcome.append(validate.validate_frame("load", validate.load_frame(con)))
+        if outcome[0].success:
+            rows.dq.append(dq_row(outcome[0]))
+            record_run(con, rows)
+        return outcome[0].success
+
+    in_transaction(con, stage_and_check)
+    get_run_logger().info("load: %s", "committed" if outcome[0].success else "refused by the load gate")
+    return outcome[0]
+
+
+# --- helpers of the flow ---------------------------------------------------------------
+
+def dq_row(result: validate.GateResult) -> DqRow:
+    return DqRow(result.step, result.suite, result.success, result.evaluated, result.failed, result.details)
+
+
+def split_by_gate(records: list[Record], result: validate.GateResult) -> tuple[list[Record], list[Quarantine]]:
+    """The records whose dump passed the gate, and a quarantine for each that failed."""
+    passed, refused = [], []
+    for record in records:
+        reasons = result.failures.get(record.dump.source_file)
+        if reasons:
+            refused.append(Quarantine(record.dump, result.step, "; ".join(sorted(set(reasons)))))
+        else:
+            passed.append(record)
+    return passed, refused
+
+
+def dump_row(dump: Dump, status: str, reason: str | None = None, encoding: str | None = None,
+             articles: int = 0) -> DumpRow:
+    return DumpRow(dump.source_file, dump.sha256, dump.bytes, dump.format, status, reason, encoding, articles)
+
+
+def quarantine_row(q: Quarantine) -> DumpRow:
+    return dump_row(q.dump, "quarantined", f"{q.step}: {q.reason}")
+
+
+# --- the flow --------------------------------------------------------------------------
+
+@flow(name="ingest", log_prints=True)
+def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, batch_mb: float = 32.0) -> State:
+    """Load every new dump below raw_dir into the warehouse at warehouse_dir."""
+    logger = get_run_logger()
+    raw, warehouse = Path(raw_dir), Path(warehouse_dir)
+    run_id = str(flow_run.id or uuid.uuid4())
+    summary = RunSummary(run_id=run_id, warehouse=str(warehouse.resolve()))
+    rows = RunRows(run_id=run_id, started_at=datetime.now(timezone.utc), raw_dir=str(raw.resolve()))
+    load_profile(profile)  # a broken profile stops the run before any work
+    quarantined: list[Quarantine] = []
+
+    def gate(step: str, records: list[Record], batch_no: int) -> list[Record]:
+        """Validate a step's output; pass on the records of the dumps that passed it."""
+        result = validate_batch(step, records, batch_no)
+        rows.dq.append(dq_row(result))
+        passed, refused = split_by_gate(records, result)
+        quarantined.extend(refused)
+        return passed
+
+    con = connect(warehouse)
+    try:
+        found = discover_dumps(raw, con)
+        quarantined += found.refused
+        segmented: list[SegmentedDump] = []
+        for batch_no, batch in enumerate(batches(found.new, int(batch_mb * 1e6)), start=1):
+            extracted, refused = extract_batch(batch, batch_no)
+            quarantined += refused
+            extracted = gate("extract", extracted, batch_no)
+            cleaned = gate("clean", clean_batch(extracted, profile, batch_no), batch_no)
+            segmented += gate("segment", segment_batch(cleaned, profile, batch_no), batch_no)
+
+        deduped = dedup_articles(segmented, con)
+        dedup_gate = validate_batch("dedup", deduped.articles, 0)
+        rows.dq.append(dq_row(dedup_gate))
+        if not dedup_gate.success:
+            segmented, refused = split_by_gate(segmented, dedup_gate)
+            quarantined += refused
+            deduped = dedup_articles(segmented, con)
+
+        rows.dumps_skipped = len(found.already_loaded)
+        rows.articles_new, rows.articles_updated = len(deduped.new_ids), len(deduped.updated_ids)
+        rows.articles, rows.occurrences = deduped.articles, deduped.occurrences
+        rows.removed = [r for s in segmented for r in s.removed]
+        rows.dumps = [dump_row(s.dump, "loaded", encoding=s.encoding, articles=len(s.articles))
+                      for s in segmented] + [quarantine_row(q) for q in quarantined]
+        load_gate = load_rows(rows, con)
+        if not load_gate.success:
+            # Nothing of this run was kept: every dump it read is quarantined, and says why.
+            quarantined += [Quarantine(s.dump, "load", "; ".join(sorted({r for rs in load_gate.failures.values()
+                                                                          for r in rs})) or "load gate failed")
+                            for s in segmented]
+            rows.dq.append(dq_row(load_gate))
+            rows.articles, rows.occurrences, rows.removed, segmented = [], [], [], []
+            rows.dumps = [quarantine_row(q) for q in quarantined]
+            rows.articles_new = rows.articles_updated = 0
+
+            def write_refusal() -> bool:
+                stage_run(con, rows)
+                record_run(con, rows)
+                return True
+
+            in_transaction(con, write_refusal)
+        export_parquet(con, warehouse)
+    finally:
+        con.close()
+
+    summary.dumps_found = len(found.new) + len(found.already_loaded) + len(found.refused)
+    summary.dumps_loaded = len(segmented)
+    summary.dumps_skipped = rows.dumps_skipped
+    summary.quarantined = [(q.dump.source_file, f"{q.step}: {q.reason}") for q in quarantined]
+    summary.articles_new, summary.articles_updated = rows.articles_new, rows.articles_updated
+    summary.occurrences = len(rows.occurrences)
+    summary.removed_by_category = dict(sorted(Counter(r.category for r in rows.removed).items()))
+    summary.checks_passed = sum(q.success for q in rows.dq)
+    summary.checks_failed = sum(not q.success for q in rows.dq)
+    for source_file, reason in summary.quarantined:
+        logger.error("quarantined %s: %s", source_file, reason)
+    if quarantined:
+        return Failed(message=f"{len(quarantined)} dump(s) quarantined", data=summary)
+    return Completed(message=f"{summary.dumps_loaded} dump(s) loaded", data=summary)

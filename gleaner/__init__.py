@@ -1,0 +1,1 @@
+"""Gleaner: scraped article dumps in, a validated DuckDB warehouse out."""

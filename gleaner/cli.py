@@ -1,0 +1,87 @@
+"""The `gleaner` command.
+
+    gleaner run --raw DIR --warehouse DIR [--profile NAME|FILE] [--quiet] [--json]
+
+Exit status: 0 when every dump was loaded, 1 when any was quarantined or the run failed,
+2 when the command could not start (bad arguments, missing --raw, busy warehouse).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+# Before Prefect is imported: no usage reports leave the machine.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gleaner", description="Scraped article dumps in, a DuckDB warehouse out.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="load every new dump below --raw into the warehouse")
+    run.add_argument("--raw", required=True, type=Path, help="folder of raw dumps (.txt, .html, .htm, optionally .gz)")
+    run.add_argument("--warehouse", required=True, type=Path, help="warehouse folder (created if missing)")
+    run.add_argument("--profile", default="caci", help="site profile: a bundled name or a .toml file (default: caci)")
+    run.add_argument("--batch-mb", type=float, default=32.0, help="megabytes of dumps per task run (default: 32)")
+    output = run.add_mutually_exclusive_group()
+    output.add_argument("--quiet", action="store_true", help="print only errors")
+    output.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
+    return parser
+
+
+def format_summary(summary: dict) -> str:
+    lines = [
+        f"Warehouse:   {summary['warehouse']}",
+        f"Dumps:       {summary['dumps_found']} found, {summary['dumps_loaded']} loaded, "
+        f"{summary['dumps_skipped']} already loaded, {len(summary['quarantined'])} quarantined",
+        f"Articles:    {summary['articles_new']} new, {summary['articles_updated']} updated, "
+        f"{summary['occurrences']} occurrences",
+        "Removed:     " + (", ".join(f"{cat} {n}" for cat, n in summary["removed_by_category"].items()) or "nothing"),
+        f"Checks:      {summary['checks_passed']} passed, {summary['checks_failed']} failed",
+    ]
+    lines += [f"Quarantined: {source} - {reason}" for source, reason in summary["quarantined"]]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.raw.is_dir():
+        print(f"gleaner: --raw {args.raw}: not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    if args.quiet:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.ingest import ingest
+    from tasks.load import WarehouseBusy
+    from tasks.profile import ProfileError
+
+    try:
+        state = ingest(str(args.raw), str(args.warehouse), profile=args.profile, batch_mb=args.batch_mb,
+                       return_state=True)
+        summary = state.result(raise_on_failure=False)
+    except (WarehouseBusy, ProfileError) as exc:
+        print(f"gleaner: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(summary, BaseException):
+        print(f"gleaner: the run failed: {summary}", file=sys.stderr)
+        return EXIT_QUARANTINED
+    report = summary.as_dict()
+    if args.json:
+        print(json.dumps(report, default=str))
+    elif not args.quiet:
+        print(format_summary(report))
+    else:
+        for source, reason in report["quarantined"]:
+            print(f"quarantined {source}: {reason}", file=sys.stderr)
+    return EXIT_OK if state.is_completed() else EXIT_QUARANTINED
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Dedup: one article row however many dumps print it.
+
+Two occurrences are the same article when they have the same authors and their texts
+overlap: the word 4-grams of the shorter text (a teaser's lede, or a copy with a stray
+caption line or markup) mostly occur in the longer one. Different articles by one author
+share almost no 4-grams; bios are left out of the comparison because an author's bio
+recurs under all of their articles.
+
+An article keeps the id it was first given, in this run or an earlier one; the id is a
+hash of its authors and the opening words of its text. Later occurrences only fill what
+the article row lacks (date, title, category; the full text of a teaser).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from tasks.models import Article, SegmentedDump
+
+SHINGLE_WORDS = 4
+FINGERPRINT_WORDS = 400  # the opening of a text identifies it; the rest adds cost, not evidence
+ID_WORDS = 64
+SAME_ARTICLE_OVERLAP = 0.5
+_WORD = re.compile(r"\w+")
+
+
+def normal_words(text: str) -> list[str]:
+    """Lower-case words without accents: 'Ivanović' and 'Ivanovic' are one name."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    return _WORD.findall("".join(ch for ch in folded if not unicodedata.combining(ch)))
+
+
+def author_key(authors: Iterable[str]) -> str:
+    return "|".join(sorted(" ".join(normal_words(a)) for a in authors))
+
+
+def fingerprint(article: Article) -> frozenset[int]:
+    words = normal_words(article.body)[:FINGERPRINT_WORDS]
+    return frozenset(
+        int.from_bytes(hashlib.blake2b(" ".join(words[i:i + SHINGLE_WORDS]).encode(), digest_size=8).digest(),
+                       "big", signed=True)
+        for i in range(max(len(words) - SHINGLE_WORDS + 1, 0))
+    )
+
+
+def article_id(article: Article) -> str:
+    words = normal_words(article.body)[:ID_WORDS]
+    if words:
+        basis = " ".join(words)
+    else:  # a teaser with no text: its date and title are all that tell it apart
+        basis = f"{article.published_on}|{article.title or ''}"
+    return hashlib.sha256(f"{author_key(article.authors)}\x1f{basis}".encode()).hexdigest()[:16]
+
+
+def same_article(a: Article, fa: frozenset[int], b: Article, fb: frozenset[int]) -> bool:
+    if not fa or not fb:
+        return not fa and not fb and a.published_on == b.published_on and a.title == b.title
+    return len(fa & fb) >= SAME_ARTICLE_OVERLAP * min(len(fa), len(fb))
+
+
+def absorb(canonical: Article, occurrence: Article) -> bool:
+    """Fill what the canonical row lacks from another occurrence; True when it changed."""
+    changed = False
+    for name in ("published_on", "title", "category", "bio"):
+        if getattr(canonical, name) is None and getattr(occurrence, name) is not None:
+            setattr(canonical, name, getattr(occurrence, name))
+            changed = True
+    if canonical.kind == "teaser" and occurrence.kind == "full":
+        for name in ("kind", "lede", "body", "sections", "word_count"):
+            setattr(canonical, name, getattr(occurrence, name))
+        changed = True
+    return changed
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    article_id: str
+    source_file: str
+    ordinal: int
+    source_sha256: str
+
+
+@dataclass
+class DedupResult:
+    #: article rows to write: new ones and known ones that gained something
+    articles: list[Article] = field(default_factory=list)
+    occurrences: list[Occurrence] = field(default_factory=list)
+    new_ids: set[str] = field(default_factory=set)
+    updated_ids: set[str] = field(default_factory=set)
+
+
+KnownArticles = Callable[[set[str]], list[Article]]
+
+
+def deduplicate(dumps: list[SegmentedDump], known: KnownArticles) -> DedupResult:
+    """Give every occurrence an article id; `known` returns the warehouse's articles
+    (article_id set) whose author_key is in the given set."""
+    occurrences = [(d.dump, a) for d in dumps for a in d.articles]
+    pool: dict[str, list[tuple[Article, frozenset[int]]]] = defaultdict(list)
+    for article in known({author_key(a.authors) for _, a in occurrences}):
+        pool[author_key(article.authors)].append((article, fingerprint(article)))
+    result = DedupResult()
+    touched: dict[str, Article] = {}
+    for dump, occ in occurrences:
+        key = author_key(occ.authors)
+        fp = fingerprint(occ)
+        match = next((c for c, fc in pool[key] if same_article(occ, fp, c, fc)), None)
+        if match is None:
+            match = copy.copy(occ)
+            match.article_id = article_id(occ)
+            pool[key].append((match, fp))
+            result.new_ids.add(match.article_id)
+            touched[match.article_id] = match
+        elif absorb(match, occ):
+            touched[match.article_id] = match
+            if match.article_id not in result.new_ids:
+                result.updated_ids.add(match.article_id)
+        occ.article_id = match.article_id
+        result.occurrences.append(Occurrence(match.article_id, dump.source_file, occ.ordinal, dump.sha256))
+    result.articles = list(touched.values())
+    return result

@@ -1,0 +1,104 @@
+"""Discover: list the dump files below --raw, hash them, and say which are new.
+
+Files are visited in sorted order so that every run sees the same sequence. A file that
+cannot be a dump (unknown type, a link leading out of --raw, unreadable) is refused here
+with its reason, so that it is accounted for in `dumps` like any other input.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.models import Dump, Quarantine
+
+#: dump suffixes of the contract, and the format recorded for each
+FORMATS = {".txt": "txt", ".html": "html", ".htm": "html"}
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Discovery:
+    new: list[Dump]
+    already_loaded: list[Dump]
+    refused: list[Quarantine]
+
+
+def dump_format(path: Path) -> str | None:
+    """'txt', 'html', 'txt.gz' or 'html.gz'; None for anything else."""
+    name = path.name.lower()
+    gz = name.endswith(".gz")
+    fmt = FORMATS.get(Path(name[:-3] if gz else name).suffix)
+    if fmt is None:
+        return None
+    return f"{fmt}.gz" if gz else fmt
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def walk_files(raw_dir: Path) -> Iterator[Path]:
+    """Every file below raw_dir, sorted, without following directory links."""
+    for root, dirs, files in os.walk(raw_dir):
+        dirs.sort()
+        for name in sorted(files):
+            yield Path(root) / name
+
+
+def inspect_file(path: Path, raw_dir: Path) -> Dump | Quarantine:
+    source_file = path.relative_to(raw_dir).as_posix()
+    fmt = dump_format(path) or "unknown"
+    size = 0
+    try:
+        real = path.resolve(strict=True)
+        if not real.is_relative_to(raw_dir.resolve()):
+            reason = "a link that leads outside --raw; not followed"
+        elif not real.is_file():
+            reason = "not a regular file"
+        elif fmt == "unknown":
+            reason = f"not a dump: unsupported file type {path.suffix or '(none)'!r}; expected .txt, .html or .htm, optionally .gz"
+        else:
+            size = real.stat().st_size
+            return Dump(source_file, path, sha256_file(real), size, fmt)
+    except FileNotFoundError:
+        reason = "a link to a file that does not exist"
+    except OSError as exc:
+        reason = f"cannot be read: {exc.strerror or exc}"
+    return Quarantine(Dump(source_file, path, "", size, fmt), "discover", reason)
+
+
+def discover(raw_dir: Path, loaded: set[tuple[str, str]]) -> Discovery:
+    """Dumps below raw_dir; `loaded` holds the (source_file, sha256) already in the warehouse."""
+    new: list[Dump] = []
+    old: list[Dump] = []
+    refused: list[Quarantine] = []
+    for path in walk_files(raw_dir):
+        found = inspect_file(path, raw_dir)
+        if isinstance(found, Quarantine):
+            refused.append(found)
+        elif (found.source_file, found.sha256) in loaded:
+            old.append(found)
+        else:
+            new.append(found)
+    return Discovery(new, old, refused)
+
+
+def batches(dumps: list[Dump], max_bytes: int) -> Iterator[list[Dump]]:
+    """Consecutive runs of dumps of about max_bytes each (one Prefect task run per batch)."""
+    batch: list[Dump] = []
+    size = 0
+    for dump in dumps:
+        if batch and size + dump.bytes > max_bytes:
+            yield batch
+            batch, size = [], 0
+        batch.append(dump)
+        size += dump.bytes
+    if batch:
+        yield batch

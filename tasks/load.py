@@ -1,0 +1,244 @@
+"""Load: write a run's results into the warehouse, all or nothing.
+
+The DuckDB file DIR/gleaner.duckdb is the warehouse's source of truth. A run's rows go in
+inside one transaction; the load gate validates the staged tables before COMMIT, so a
+failed check or a run killed midway leaves the warehouse as it was. After the commit each
+table is exported to DIR/parquet/<table>/<table>.parquet (zstd), replacing the previous
+file atomically.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks.dedup import Occurrence, author_key
+from tasks.models import Article, Removal, Section
+
+DB_FILE = "gleaner.duckdb"
+
+# Contract columns first, in contract order; Gleaner's own columns after them.
+SCHEMA: dict[str, pa.Schema] = {
+    "articles": pa.schema([
+        ("article_id", pa.string()), ("kind", pa.string()), ("authors", pa.list_(pa.string())),
+        ("published_on", pa.date32()), ("title", pa.string()), ("category", pa.string()),
+        ("lede", pa.string()), ("body", pa.string()), ("bio", pa.string()), ("word_count", pa.int32()),
+        ("author_key", pa.string()), ("run_id", pa.string()),
+    ]),
+    "article_sections": pa.schema([
+        ("article_id", pa.string()), ("ordinal", pa.int32()), ("heading", pa.string()), ("text", pa.string()),
+    ]),
+    "article_occurrences": pa.schema([
+        ("article_id", pa.string()), ("source_file", pa.string()), ("ordinal", pa.int32()),
+        ("source_sha256", pa.string()), ("run_id", pa.string()),
+    ]),
+    "removed_text": pa.schema([
+        ("source_file", pa.string()), ("line_no", pa.int32()), ("category", pa.string()), ("text", pa.string()),
+        ("source_sha256", pa.string()), ("run_id", pa.string()),
+    ]),
+    "dumps": pa.schema([
+        ("source_file", pa.string()), ("source_sha256", pa.string()), ("bytes", pa.int64()),
+        ("format", pa.string()), ("status", pa.string()), ("reason", pa.string()),
+        ("encoding", pa.string()), ("articles", pa.int32()), ("run_id", pa.string()),
+        ("processed_at", pa.timestamp("us", tz="UTC")),
+    ]),
+    "dq_results": pa.schema([
+        ("run_id", pa.string()), ("step", pa.string()), ("suite", pa.string()), ("success", pa.bool_()),
+        ("evaluated", pa.int32()), ("failed", pa.int32()), ("details", pa.string()),
+    ]),
+    "runs": pa.schema([
+        ("run_id", pa.string()), ("started_at", pa.timestamp("us", tz="UTC")),
+        ("finished_at", pa.timestamp("us", tz="UTC")), ("raw_dir", pa.string()),
+        ("dumps_loaded", pa.int32()), ("dumps_quarantined", pa.int32()), ("dumps_skipped", pa.int32()),
+        ("articles_new", pa.int32()), ("articles_updated", pa.int32()), ("occurrences", pa.int32()),
+    ]),
+}
+
+_DUCKDB_TYPES = {
+    pa.string(): "VARCHAR", pa.list_(pa.string()): "VARCHAR[]", pa.date32(): "DATE", pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN", pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+}
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process holds the warehouse open for writing."""
+
+
+@dataclass(frozen=True)
+class DumpRow:
+    source_file: str
+    source_sha256: str
+    bytes: int
+    format: str
+    status: str  # 'loaded' or 'quarantined'
+    reason: str | None
+    encoding: str | None
+    articles: int
+
+
+@dataclass(frozen=True)
+class DqRow:
+    step: str
+    suite: str
+    success: bool
+    evaluated: int
+    failed: int
+    details: str
+
+
+@dataclass
+class RunRows:
+    """Everything one run writes."""
+
+    run_id: str
+    started_at: datetime
+    raw_dir: str
+    dumps: list[DumpRow] = field(default_factory=list)
+    articles: list[Article] = field(default_factory=list)
+    occurrences: list[Occurrence] = field(default_factory=list)
+    removed: list[Removal] = field(default_factory=list)
+    dq: list[DqRow] = field(default_factory=list)
+    dumps_skipped: int = 0
+    articles_new: int = 0
+    articles_updated: int = 0
+
+
+def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for table, schema in SCHEMA.items():
+        columns = ", ".join(f'"{f.name}" {_DUCKDB_TYPES[f.type]}' for f in schema)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+
+
+def connect(warehouse_dir: Path) -> duckdb.DuckDBPyConnection:
+    """The warehouse's database, created with its tables if missing."""
+    warehouse_dir.mkdir(parents=True, exist_ok=True)
+    path = warehouse_dir / DB_FILE
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseBusy(f"{path} is open for writing by another process (another run?); "
+                                "try again when it has finished") from exc
+        raise
+    create_tables(con)
+    return con
+
+
+def loaded_dumps(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    return set(con.execute(
+        "SELECT source_file, source_sha256 FROM dumps WHERE status = 'loaded'").fetchall())
+
+
+def known_articles(con: duckdb.DuckDBPyConnection, author_keys: set[str]) -> list[Article]:
+    """The warehouse's articles by these authors, as Article records (for dedup)."""
+    if not author_keys:
+        return []
+    keys = pa.table({"author_key": pa.array(sorted(author_keys), pa.string())})
+    rows = con.execute(
+        """SELECT a.article_id, a.kind, a.authors, a.published_on, a.title, a.category, a.lede,
+                  a.body, a.bio, a.word_count,
+                  list(struct_pack(heading := s.heading, text := s.text) ORDER BY s.ordinal)
+                      FILTER (WHERE s.ordinal IS NOT NULL)
+           FROM articles a
+           LEFT JOIN article_sections s USING (article_id)
+           WHERE a.author_key IN (SELECT author_key FROM keys)
+           GROUP BY ALL ORDER BY a.article_id""").fetchall()
+    del keys
+    return [
+        Article(source_file="", ordinal=0, kind=kind, authors=list(authors), published_on=published_on,
+                title=title, category=category, lede=lede, body=body,
+                sections=[Section(s["heading"], s["text"]) for s in sections or []],
+                bio=bio, word_count=word_count, article_id=aid)
+        for aid, kind, authors, published_on, title, category, lede, body, bio, word_count, sections in rows
+    ]
+
+
+def _arrow(table: str, rows: list[dict]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=SCHEMA[table])
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> None:
+    if rows:
+        staged = _arrow(table, rows)  # noqa: F841 - read by name by DuckDB's replacement scan
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM staged")
+
+
+def stage_run(con: duckdb.DuckDBPyConnection, rows: RunRows) -> None:
+    """Write the run's rows inside the caller's open transaction."""
+    now = datetime.now(timezone.utc)
+    changed = pa.table({"article_id": pa.array([a.article_id for a in rows.articles], pa.string())})
+    con.execute("DELETE FROM articles WHERE article_id IN (SELECT article_id FROM changed)")
+    con.execute("DELETE FROM article_sections WHERE article_id IN (SELECT article_id FROM changed)")
+    del changed
+    redone = pa.table({"source_file": pa.array([d.source_file for d in rows.dumps], pa.string()),
+                       "source_sha256": pa.array([d.source_sha256 for d in rows.dumps], pa.string())})
+    # A dump refused by an earlier run and tried again keeps one row: the latest outcome.
+    con.execute("""DELETE FROM dumps WHERE status = 'quarantined' AND EXISTS (
+                       SELECT 1 FROM redone r
+                       WHERE r.source_file = dumps.source_file AND r.source_sha256 = dumps.source_sha256)""")
+    del redone
+    _insert(con, "articles", [
+        {"article_id": a.article_id, "kind": a.kind, "authors": a.authors, "published_on": a.published_on,
+         "title": a.title, "category": a.category, "lede": a.lede, "body": a.body, "bio": a.bio,
+         "word_count": a.word_count, "author_key": author_key(a.authors), "run_id": rows.run_id}
+        for a in rows.articles])
+    _insert(con, "article_sections", [
+        {"article_id": a.article_id, "ordinal": n, "heading": s.heading, "text": s.text}
+        for a in rows.articles for n, s in enumerate(a.sections, start=1)])
+    _insert(con, "article_occurrences", [
+        {"article_id": o.article_id, "source_file": o.source_file, "ordinal": o.ordinal,
+         "source_sha256": o.source_sha256, "run_id": rows.run_id} for o in rows.occurrences])
+    sha_of = {d.source_file: d.source_sha256 for d in rows.dumps}
+    _insert(con, "removed_text", [
+        {"source_file": r.source_file, "line_no": r.line_no, "category": r.category, "text": r.text,
+         "source_sha256": sha_of.get(r.source_file), "run_id": rows.run_id} for r in rows.removed])
+    _insert(con, "dumps", [
+        {"source_file": d.source_file, "source_sha256": d.source_sha256, "bytes": d.bytes, "format": d.format,
+         "status": d.status, "reason": d.reason, "encoding": d.encoding, "articles": d.articles,
+         "run_id": rows.run_id, "processed_at": now} for d in rows.dumps])
+
+
+def record_run(con: duckdb.DuckDBPyConnection, rows: RunRows) -> None:
+    """The run's dq_results and its line in `runs` (written even when the load is refused)."""
+    _insert(con, "dq_results", [
+        {"run_id": rows.run_id, "step": q.step, "suite": q.suite, "success": q.success,
+         "evaluated": q.evaluated, "failed": q.failed, "details": q.details} for q in rows.dq])
+    _insert(con, "runs", [{
+        "run_id": rows.run_id, "started_at": rows.started_at, "finished_at": datetime.now(timezone.utc),
+        "raw_dir": rows.raw_dir,
+        "dumps_loaded": sum(d.status == "loaded" for d in rows.dumps),
+        "dumps_quarantined": sum(d.status == "quarantined" for d in rows.dumps),
+        "dumps_skipped": rows.dumps_skipped, "articles_new": rows.articles_new,
+        "articles_updated": rows.articles_updated, "occurrences": len(rows.occurrences),
+    }])
+
+
+def in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], bool]) -> bool:
+    """Run work() in one transaction: committed when it returns True, else rolled back.
+
+    DuckDB's write-ahead log makes the commit atomic: a process killed before it leaves
+    the warehouse as it was."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        keep = work()
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT" if keep else "ROLLBACK")
+    return keep
+
+
+def export_parquet(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> None:
+    """Every table as one zstd Parquet file, each replaced atomically."""
+    for table in SCHEMA:
+        folder = warehouse_dir / "parquet" / table
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{table}.parquet.partial"
+        pq.write_table(con.sql(f"SELECT * FROM {table}").to_arrow_table(), partial, compression="zstd")
+        os.replace(partial, folder / f"{table}.parquet")

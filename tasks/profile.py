@@ -1,0 +1,104 @@
+"""Site profiles: the data that says how one publication prints its pages.
+
+A profile is a TOML file (gleaner/profiles/<name>.toml); this module only reads and
+compiles it, so that describing a new site needs a file, not code.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from tasks.models import REMOVED_CATEGORIES
+
+PROFILES_DIR = Path(__file__).resolve().parents[1] / "gleaner" / "profiles"
+DEFAULT_PROFILE = "caci"
+
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used, with the file and the reason."""
+
+
+@dataclass(frozen=True)
+class BoilerplateRule:
+    category: str
+    lines: frozenset[str]
+    patterns: tuple[re.Pattern[str], ...]
+    fragments: tuple[re.Pattern[str], ...]
+
+    def matches_line(self, line: str) -> bool:
+        return line in self.lines or any(p.fullmatch(line) for p in self.patterns)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    publication: str
+    boilerplate: tuple[BoilerplateRule, ...]
+    category_line: re.Pattern[str]
+    title_line: re.Pattern[str]
+    byline_prefix: re.Pattern[str]
+    author_separator: re.Pattern[str]
+    name_particles: frozenset[str]
+    max_name_words: int
+    section_heading: re.Pattern[str]
+    bio_label: re.Pattern[str]
+    date_lines: tuple[re.Pattern[str], ...]
+
+
+def _compile(source: Path, where: str, pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ProfileError(f"{source}: {where}: bad regular expression {pattern!r}: {exc}") from exc
+
+
+def parse_profile(source: Path, data: dict) -> Profile:
+    """Compile the profile's rules; every mistake names the file and the rule."""
+    try:
+        rules = []
+        for i, rule in enumerate(data.get("boilerplate", [])):
+            where = f"boilerplate[{i}]"
+            if rule["category"] not in REMOVED_CATEGORIES:
+                raise ProfileError(f"{source}: {where}: unknown category {rule['category']!r}")
+            rules.append(BoilerplateRule(
+                category=rule["category"],
+                lines=frozenset(rule.get("lines", [])),
+                patterns=tuple(_compile(source, where, p) for p in rule.get("patterns", [])),
+                fragments=tuple(_compile(source, where, p) for p in rule.get("fragments", [])),
+            ))
+        meta, seg, dates = data["metadata"], data["segment"], data["dates"]
+        return Profile(
+            name=data["name"],
+            publication=data["publication"],
+            boilerplate=tuple(rules),
+            category_line=_compile(source, "metadata.category_line", meta["category_line"]),
+            title_line=_compile(source, "metadata.title_line", meta["title_line"]),
+            byline_prefix=_compile(source, "segment.byline_prefix", seg["byline_prefix"]),
+            author_separator=_compile(source, "segment.author_separators",
+                                      "|".join(f"(?:{s})" for s in seg["author_separators"])),
+            name_particles=frozenset(seg.get("name_particles", [])),
+            max_name_words=int(seg.get("max_name_words", 5)),
+            section_heading=_compile(source, "segment.section_heading", seg["section_heading"]),
+            bio_label=_compile(source, "segment.bio_label", seg["bio_label"]),
+            date_lines=tuple(_compile(source, "dates.line_patterns", p) for p in dates["line_patterns"]),
+        )
+    except KeyError as exc:
+        raise ProfileError(f"{source}: missing setting {exc.args[0]!r}") from exc
+
+
+@cache
+def load_profile(name_or_path: str = DEFAULT_PROFILE) -> Profile:
+    """A bundled profile by name ('caci') or any profile file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROFILES_DIR / f"{name_or_path}.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read the profile: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_profile(path, data)
