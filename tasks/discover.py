@@ -44,12 +44,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def walk_files(raw_dir: Path) -> Iterator[Path]:
-    """Every file below raw_dir, sorted, without following directory links."""
-    for root, dirs, files in os.walk(raw_dir):
-        dirs.sort()
-        for name in sorted(files):
-            yield Path(root) / name
+def walk_files(raw_dir: Path) -> list[Path]:
+    """Every file below raw_dir, sorted by relative path, without following directory links."""
+    found = [Path(root) / name for root, _, files in os.walk(raw_dir) for name in files]
+    return sorted(found, key=lambda p: p.relative_to(raw_dir).as_posix())
 
 
 def inspect_file(path: Path, raw_dir: Path) -> Dump | Quarantine:

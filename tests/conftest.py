@@ -1,0 +1,53 @@
+"""Shared fixtures. Prefect runs against one temporary test server per test session."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# A fresh Prefect home per test session, before anything imports Prefect.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="gleaner-prefect-")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = REPO / "data" / "raw"
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def profile():
+    from tasks.profile import load_profile
+
+    return load_profile("caci")
+
+
+@pytest.fixture
+def seeds_subset(tmp_path):
+    """A --raw folder holding copies of some of the seed dumps."""
+
+    def make(*prefixes: str) -> Path:
+        raw = tmp_path / "raw"
+        raw.mkdir(exist_ok=True)
+        for seed in sorted(SEEDS.glob("*.txt")):
+            if seed.name.startswith(prefixes):
+                shutil.copy(seed, raw / seed.name)
+        return raw
+
+    return make
+
+
+def seed_lines(name_prefix: str) -> tuple[str, list[str]]:
+    path = next(SEEDS.glob(f"{name_prefix}*.txt"))
+    from tasks.extract import split_lines
+
+    return path.name, split_lines(path.read_text(encoding="utf-8"))

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import copy
+import random
+from datetime import date
+from pathlib import Path
+
+from tasks.dedup import article_id, author_key, deduplicate
+from tasks.models import Article, Dump, Section, SegmentedDump
+
+VOCABULARY = ("Russia formally recognised the Taliban government in July after years of cautious contacts "
+              "and the decision reshapes security calculus every Central Asian capital that borders "
+              "Afghanistan while Moscow hopes to gain leverage over trade routes counter terrorism "
+              "Kazakhstan Uzbekistan Tajikistan pipeline railway corridor summit minister president").split()
+
+
+def text(seed: int, n: int = 120) -> str:
+    """A different plausible text for every seed: words drawn from one shared vocabulary."""
+    return " ".join(random.Random(seed).choices(VOCABULARY, k=n))
+
+
+def art(body: str, authors=("Umair Jamal",), kind="full", bio="Umair Jamal is an analyst.", **kw) -> Article:
+    return Article(source_file="", ordinal=0, kind=kind, authors=list(authors), published_on=kw.get("published_on"),
+                   title=kw.get("title"), category=kw.get("category"), lede=body.split("\n\n")[0], body=body,
+                   sections=[Section("BACKGROUND", body)] if kind == "full" else [], bio=bio if kind == "full" else None,
+                   word_count=len(body.split()))
+
+
+def dump(name: str, *articles: Article) -> SegmentedDump:
+    d = Dump(name, Path(name), f"sha-{name}", 100, "txt")
+    arts = []
+    for n, a in enumerate(articles, start=1):
+        a = copy.deepcopy(a)
+        a.source_file, a.ordinal = name, n
+        arts.append(a)
+    return SegmentedDump(d, arts, [], "utf-8")
+
+
+def nothing_known(keys):
+    return []
+
+
+def test_one_article_in_two_dumps_is_one_row_with_two_occurrences():
+    a = art(text(1))
+    result = deduplicate([dump("a.txt", a), dump("b.txt", a)], nothing_known)
+    assert len(result.articles) == 1
+    assert [(o.source_file, o.ordinal) for o in result.occurrences] == [("a.txt", 1), ("b.txt", 1)]
+    assert len({o.article_id for o in result.occurrences}) == 1
+
+
+def test_small_differences_do_not_split_an_article():
+    body = text(2)
+    words = body.split()
+    words[40] = f"<b>{words[40]}</b>"
+    stray = "Credit: Wikimedia Commons\n\n" + " ".join(words)
+    result = deduplicate([dump("a.txt", art(body)), dump("b.txt", art(stray))], nothing_known)
+    assert len(result.articles) == 1
+
+
+def test_different_articles_by_one_author_sharing_a_bio_stay_apart():
+    result = deduplicate([dump("a.txt", art(text(3)), art(text(4)))], nothing_known)
+    assert len(result.articles) == 2
+    assert len({o.article_id for o in result.occurrences}) == 2
+
+
+def test_the_same_text_under_other_authors_is_another_article():
+    body = text(5)
+    result = deduplicate([dump("a.txt", art(body), art(body, authors=["Jane Roe"]))], nothing_known)
+    assert len(result.articles) == 2
+
+
+def test_a_teaser_and_its_full_article_are_one_article_and_the_full_text_wins():
+    body = text(6, 300)
+    teaser = art(" ".join(body.split()[:80]), kind="teaser", title="The Taliban and Moscow",
+                 published_on=date(2025, 7, 10))
+    result = deduplicate([dump("list.txt", teaser), dump("full.txt", art(body, category="Analytical Articles"))],
+                         nothing_known)
+    [row] = result.articles
+    assert (row.kind, row.body, row.title, row.published_on, row.category) == (
+        "full", body, "The Taliban and Moscow", date(2025, 7, 10), "Analytical Articles")
+
+
+def test_teasers_without_text_are_told_apart_by_date():
+    a = art("", kind="teaser", published_on=date(2022, 2, 15))
+    b = art("", kind="teaser", published_on=date(2022, 3, 1))
+    result = deduplicate([dump("a.txt", a, b), dump("b.txt", a)], nothing_known)
+    assert len(result.articles) == 2
+    assert result.occurrences[0].article_id == result.occurrences[2].article_id
+
+
+def test_ids_are_stable_across_runs_through_the_warehouse():
+    first = deduplicate([dump("a.txt", art(text(7)))], nothing_known)
+    stored = first.articles
+
+    def known(keys):
+        return [a for a in stored if author_key(a.authors) in keys]
+
+    second = deduplicate([dump("b.txt", art(text(7) + " one more closing sentence"))], known)
+    assert second.occurrences[0].article_id == first.occurrences[0].article_id
+    assert second.new_ids == set() and second.articles == []
+    assert first.occurrences[0].article_id == article_id(art(text(7)))
+
+
+def test_a_known_article_that_gains_a_category_is_returned_as_updated():
+    first = deduplicate([dump("a.txt", art(text(8)))], nothing_known)
+    second = deduplicate([dump("b.txt", art(text(8), category="Analytical Articles"))],
+                         lambda keys: first.articles)
+    assert second.updated_ids == {first.occurrences[0].article_id}
+    assert second.articles[0].category == "Analytical Articles"
+
+
+def test_author_key_ignores_case_accents_and_order():
+    assert author_key(["Aleksandar Ivanović", "Jane Roe"]) == author_key(["jane roe", "Aleksandar Ivanovic"])

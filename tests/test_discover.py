@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import os
+
+from tasks.discover import batches, discover, dump_format
+
+
+def test_formats_of_the_contract():
+    from pathlib import Path
+    assert [dump_format(Path(n)) for n in ("a.txt", "b.HTML", "c.htm.gz", "d.txt.gz", "e.pdf", "f")] == [
+        "txt", "html", "html.gz", "txt.gz", None, None]
+
+
+def test_dumps_are_found_recursively_in_order_and_loaded_ones_skipped(tmp_path):
+    (tmp_path / "2025" / "b").mkdir(parents=True)
+    (tmp_path / "z.txt").write_text("z")
+    (tmp_path / "2025" / "b" / "a.html").write_text("<p>a</p>")
+    (tmp_path / "2025" / "a.txt").write_text("a")
+    first = discover(tmp_path, set())
+    assert [d.source_file for d in first.new] == ["2025/a.txt", "2025/b/a.html", "z.txt"]
+    loaded = {(d.source_file, d.sha256) for d in first.new[:2]}
+    again = discover(tmp_path, loaded)
+    assert [d.source_file for d in again.new] == ["z.txt"]
+    assert len(again.already_loaded) == 2
+
+
+def test_a_changed_file_is_new_again(tmp_path):
+    (tmp_path / "a.txt").write_text("one")
+    loaded = {(d.source_file, d.sha256) for d in discover(tmp_path, set()).new}
+    (tmp_path / "a.txt").write_text("two")
+    assert [d.source_file for d in discover(tmp_path, loaded).new] == ["a.txt"]
+
+
+def test_unsupported_files_and_links_out_of_raw_are_refused_with_reasons(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "notes.pdf").write_bytes(b"%PDF")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside")
+    os.symlink(secret, raw / "link.txt")
+    os.symlink(raw / "missing.txt", raw / "dangling.txt")
+    found = discover(raw, set())
+    assert found.new == []
+    reasons = {q.dump.source_file: q.reason for q in found.refused}
+    assert "outside --raw" in reasons["link.txt"]
+    assert "unsupported file type '.pdf'" in reasons["notes.pdf"]
+    assert "does not exist" in reasons["dangling.txt"]
+
+
+def test_batches_are_bounded_by_bytes(tmp_path):
+    for i in range(5):
+        (tmp_path / f"{i}.txt").write_text("x" * 40)
+    sizes = [len(b) for b in batches(discover(tmp_path, set()).new, 100)]
+    assert sizes == [2, 2, 1]

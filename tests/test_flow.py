@@ -1,0 +1,147 @@
+"""The ingest flow end to end, on a real Prefect test server and real DuckDB files."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import REPO, SEEDS
+
+TABLES = ("articles", "article_sections", "article_occurrences", "removed_text", "dumps", "dq_results")
+
+
+@pytest.fixture(autouse=True)
+def _server(prefect_server):
+    yield
+
+
+def run_ingest(raw, warehouse):
+    from flows.ingest import ingest
+
+    state = ingest(str(raw), str(warehouse), return_state=True)
+    return state, state.result(raise_on_failure=False)
+
+
+def counts(warehouse) -> dict[str, int]:
+    with duckdb.connect(str(warehouse / "gleaner.duckdb"), read_only=True) as con:
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+
+
+def query(warehouse, sql):
+    with duckdb.connect(str(warehouse / "gleaner.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_seeds_load_incrementally_and_a_rerun_adds_nothing(seeds_subset, tmp_path):
+    warehouse = tmp_path / "wh"
+    raw = seeds_subset("000", "001", "002")
+    state, summary = run_ingest(raw, warehouse)
+    assert state.is_completed()
+    assert (summary.dumps_loaded, summary.articles_new, summary.occurrences) == (3, 13, 14)
+    assert counts(warehouse)["articles"] == 13 and counts(warehouse)["article_occurrences"] == 14
+
+    seeds_subset("003")
+    state, summary = run_ingest(raw, warehouse)
+    assert state.is_completed()
+    assert (summary.dumps_loaded, summary.dumps_skipped, summary.articles_new) == (1, 3, 1)
+    after_003 = counts(warehouse)
+    assert (after_003["articles"], after_003["article_occurrences"]) == (14, 18)
+
+    state, summary = run_ingest(raw, warehouse)
+    assert state.is_completed() and summary.dumps_loaded == 0 and summary.dumps_skipped == 4
+    again = counts(warehouse)
+    assert {t: again[t] for t in TABLES if t != "dq_results"} == {t: after_003[t] for t in TABLES if t != "dq_results"}
+
+    # The article printed in 002 and 003 is one row, with 002's category.
+    rows = query(warehouse, """
+        SELECT a.category, list(o.source_file ORDER BY o.source_file)
+        FROM articles a JOIN article_occurrences o USING (article_id)
+        WHERE list_contains(a.authors, 'Aleksandar Ivanović') GROUP BY ALL""")
+    assert rows == [("Analytical Articles", ["002_6e42fd3a90233009.txt", "003_35064c43d4260e56.txt"])]
+    # Every table is in Parquet too, with the database's rows.
+    for table in TABLES:
+        assert pq.read_table(warehouse / "parquet" / table / f"{table}.parquet").num_rows == again[table]
+
+
+def test_article_ids_do_not_depend_on_which_dumps_came_first(seeds_subset, tmp_path):
+    all_at_once = tmp_path / "one"
+    run_ingest(seeds_subset("000", "001", "002", "003", "004"), all_at_once)
+    raw2 = tmp_path / "raw2"
+    raw2.mkdir()
+    one_by_one = tmp_path / "many"
+    for seed in sorted(SEEDS.glob("*.txt"), reverse=True):
+        shutil.copy(seed, raw2 / seed.name)
+        run_ingest(raw2, one_by_one)
+    ids = "SELECT source_file, ordinal, article_id FROM article_occurrences ORDER BY ALL"
+    assert query(all_at_once, ids) == query(one_by_one, ids)
+    fields = "SELECT article_id, kind, authors, published_on, title, category FROM articles ORDER BY ALL"
+    assert query(all_at_once, fields) == query(one_by_one, fields)
+
+
+def test_a_bad_dump_is_quarantined_and_the_rest_is_loaded(seeds_subset, tmp_path):
+    raw = seeds_subset("004")
+    (raw / "broken.txt").write_bytes(bytes(range(256)) * 16)
+    (raw / "empty.txt").write_text("  \n\n")
+    (raw / "notes.pdf").write_bytes(b"%PDF-1.4")
+    warehouse = tmp_path / "wh"
+    state, summary = run_ingest(raw, warehouse)
+    assert state.is_failed()
+    assert summary.dumps_loaded == 1 and summary.articles_new == 5
+    status = dict((f, (s, r)) for f, s, r in query(warehouse, "SELECT source_file, status, reason FROM dumps"))
+    assert status["004_b658330cd825a186.txt"] == ("loaded", None)
+    assert status["broken.txt"][0] == "quarantined" and "binary" in status["broken.txt"][1]
+    assert status["empty.txt"][0] == "quarantined" and status["empty.txt"][1].startswith("extract:")
+    assert status["notes.pdf"][0] == "quarantined" and "unsupported file type" in status["notes.pdf"][1]
+    assert sorted(f for f, _ in summary.quarantined) == ["broken.txt", "empty.txt", "notes.pdf"]
+    failed_suites = query(warehouse, "SELECT step FROM dq_results WHERE NOT success")
+    assert failed_suites == [("extract",)]
+
+
+def test_a_run_that_fails_while_loading_leaves_the_warehouse_as_it_was(seeds_subset, tmp_path, monkeypatch):
+    import tasks.load
+
+    raw = seeds_subset("000")
+    warehouse = tmp_path / "wh"
+    run_ingest(raw, warehouse)
+    before = counts(warehouse)
+    seeds_subset("001", "002")
+    real_insert = tasks.load._insert
+
+    def insert_then_die(con, table, rows):
+        real_insert(con, table, rows)
+        if table == "article_occurrences":
+            raise OSError("disk gone")
+
+    monkeypatch.setattr(tasks.load, "_insert", insert_then_die)
+    state, _ = run_ingest(raw, warehouse)
+    assert state.is_failed()
+    assert counts(warehouse) == before
+    monkeypatch.setattr(tasks.load, "_insert", real_insert)
+    state, summary = run_ingest(raw, warehouse)
+    assert state.is_completed() and summary.dumps_loaded == 2
+    assert counts(warehouse)["article_occurrences"] == 14
+
+
+def test_the_command_line_reports_and_exits_non_zero_on_quarantine(seeds_subset, tmp_path):
+    raw = seeds_subset("004")
+    (raw / "broken.txt").write_bytes(b"\x00\x01\x02" * 100)
+    gleaner = REPO / ".venv" / "bin" / "gleaner"
+    command = [str(gleaner)] if gleaner.exists() else [sys.executable, "-m", "gleaner.cli"]
+    done = subprocess.run(command + ["run", "--raw", str(raw), "--warehouse", str(tmp_path / "wh"), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["dumps_loaded"] == 1 and report["articles_new"] == 5
+    assert [f for f, _ in report["quarantined"]] == ["broken.txt"]
+    assert "quarantined broken.txt" in done.stderr
+
+
+def test_the_command_line_refuses_a_missing_raw_folder(tmp_path):
+    from gleaner.cli import main
+
+    assert main(["run", "--raw", str(tmp_path / "nope"), "--warehouse", str(tmp_path / "wh")]) == 2
