@@ -1,0 +1,27 @@
+# Two commands on a fresh machine:
+#   make sample   set up .venv, then load the bundled sample dumps into warehouse/
+#   make test     set up .venv, then run the tests
+# Set-up installs exactly what uv.lock pins (uv itself comes from PyPI into .venv).
+
+PYTHON ?= python3
+VENV := .venv
+UV_VERSION := 0.13.9
+
+.PHONY: setup sample test clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv sync --frozen --compile-bytecode --python $(VENV)/bin/python
+	touch $@
+
+sample: setup
+	$(VENV)/bin/gleaner run --raw data/raw --warehouse warehouse
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+clean:
+	rm -rf $(VENV) warehouse/gleaner.duckdb* warehouse/parquet

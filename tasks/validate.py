@@ -1,0 +1,285 @@
+"""Great Expectations gates between the steps.
+
+Each step's output is flattened into a pandas frame (one row per thing checked, always with
+a `source_file` column) and validated against the suite stored in expectations/<step>.json.
+A failing row is traced back to its dump through GX's unexpected_index_list, so the caller
+can quarantine exactly the dumps that broke an expectation, with the suite's human reason.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from tasks.models import Article, CleanedDump, ExtractedDump, SegmentedDump
+
+if TYPE_CHECKING:
+    import duckdb
+    import great_expectations as gx
+    from great_expectations.core.batch_definition import BatchDefinition
+
+#: One suite per gate, named after the step it guards.
+SUITES_DIR = Path(__file__).resolve().parent.parent / "expectations"
+
+#: How many unexpected values of a failed expectation go into GateResult.details.
+SAMPLE_SIZE = 5
+#: Long texts (article bodies) are cut to this many characters in details.
+SAMPLE_CHARS = 200
+
+EXTRACT_COLUMNS = ["source_file", "encoding", "n_lines", "n_chars", "nonblank_lines", "replacement_ratio"]
+CLEAN_COLUMNS = ["source_file", "status", "line_no", "category", "text"]
+SEGMENT_COLUMNS = [
+    "source_file", "ordinal", "kind", "n_authors", "authors", "word_count", "body_words",
+    "lede", "body", "bio", "title",
+]
+DEDUP_COLUMNS = ["source_file", "ordinal", "article_id", "kind", "title", "body"]
+
+LOAD_SQL = """
+WITH stored AS (SELECT article_id, count(*) AS article_rows FROM articles GROUP BY article_id)
+SELECT o.source_file,
+       o.ordinal,
+       o.article_id,
+       s.article_rows IS NOT NULL AS article_exists,
+       coalesce(s.article_rows, 0) AS article_rows,
+       count(*) OVER (PARTITION BY o.source_file, o.ordinal) AS dup_count
+FROM article_occurrences o
+LEFT JOIN stored s ON s.article_id = o.article_id
+ORDER BY o.source_file, o.ordinal, o.article_id
+"""
+
+
+# The pandas datasource runs every batch on one shared execution engine that holds "the active
+# batch", so validations from concurrent threads (Prefect's default task runner) read each
+# other's frames; measured: 37 of 80 results wrong without this lock.
+_VALIDATION_LOCK = threading.Lock()
+
+
+class GateError(RuntimeError):
+    """A suite could not be evaluated: a bug in the frame or the suite, not bad data."""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    step: str  # 'extract' | 'clean' | 'segment' | 'dedup' | 'load'
+    suite: str  # suite name, same as the JSON file stem
+    success: bool
+    evaluated: int  # expectations evaluated
+    failed: int  # expectations that failed
+    failures: dict[str, list[str]]  # source_file -> human reasons (meta.reason), for quarantine
+    details: str  # JSON: per failed expectation its type, column, reason, counts, sample values
+
+
+# --- suites and validation ----------------------------------------------------------------
+
+
+@cache
+def load_suite(name: str) -> gx.ExpectationSuite:
+    """The suite stored in expectations/<name>.json."""
+    import great_expectations as gx
+
+    stored = json.loads((SUITES_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    suite = gx.ExpectationSuite(**stored)
+    # GX logs and drops an expectation whose configuration it cannot parse; a gate that
+    # silently checks less than its file says is worse than no gate.
+    if len(suite.expectations) != len(stored["expectations"]):
+        raise GateError(f"expectations/{name}.json: GX refused some expectations (see log)")
+    for expectation in suite.expectations:
+        if not (expectation.meta or {}).get("reason"):
+            raise GateError(f"expectations/{name}.json: {expectation.expectation_type} has no meta.reason")
+    return suite
+
+
+@cache
+def _batch_definition() -> BatchDefinition:
+    """A whole-dataframe batch definition in an ephemeral context, built once per process."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    asset = context.data_sources.add_pandas("gleaner").add_dataframe_asset("gate_frame")
+    return asset.add_batch_definition_whole_dataframe("whole_frame")
+
+
+def validate_frame(step: str, frame: pd.DataFrame) -> GateResult:
+    """Validate `frame` against the suite named `step`; blame failing rows' source files."""
+    if frame.empty:  # nothing to check; and a rerun with nothing new need not import GX
+        return GateResult(step, step, True, 0, 0, {}, "[]")
+    suite = load_suite(step)
+    # Positional index, so unexpected_index_list entries are row numbers of `frame`.
+    frame = frame.reset_index(drop=True)
+    with _VALIDATION_LOCK:
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+        outcome = batch.validate(suite, result_format={"result_format": "COMPLETE"})
+
+    failures: dict[str, list[str]] = {}
+    details: list[dict[str, Any]] = []
+    for result in outcome.results:
+        config = result.expectation_config
+        error = _exception_message(result.exception_info)
+        if error:
+            raise GateError(f"suite {suite.name}: {config.type} could not run: {error}")
+        if result.success:
+            continue
+        reason = config.meta["reason"]
+        rows = result.result.get("unexpected_index_list")
+        if rows is None:
+            raise GateError(f"suite {suite.name}: {config.type} reports no failing rows to blame")
+        blamed = list(dict.fromkeys(frame["source_file"].iloc[rows]))
+        for source_file in blamed:
+            reasons = failures.setdefault(source_file, [])
+            if reason not in reasons:
+                reasons.append(reason)
+        details.append(
+            {
+                "type": config.type,
+                "column": _column_of(config.kwargs),
+                "reason": reason,
+                "unexpected_count": result.result.get("unexpected_count"),
+                "unexpected_values": [_sample(v) for v in result.result.get("unexpected_list", [])[:SAMPLE_SIZE]],
+                "source_files": blamed,
+            }
+        )
+    statistics = outcome.statistics
+    return GateResult(
+        step=step,
+        suite=suite.name,
+        success=bool(outcome.success),
+        evaluated=int(statistics["evaluated_expectations"]),
+        failed=int(statistics["unsuccessful_expectations"]),
+        failures=failures,
+        details=json.dumps(details, ensure_ascii=False, allow_nan=False, default=_json_scalar),
+    )
+
+
+def _exception_message(exception_info: dict) -> str | None:
+    """The error an expectation raised, if any."""
+    # One entry for the expectation, or one per metric (keyed by metric id) when a metric failed.
+    infos = [exception_info] if "raised_exception" in exception_info else list(exception_info.values())
+    messages = [info["exception_message"] for info in infos if info.get("raised_exception")]
+    return "; ".join(messages) if messages else None
+
+
+def _column_of(kwargs: dict) -> str | list[str] | None:
+    if "column" in kwargs:
+        return kwargs["column"]
+    if "column_A" in kwargs:
+        return [kwargs["column_A"], kwargs["column_B"]]
+    return kwargs.get("column_list")
+
+
+def _sample(value: Any) -> Any:
+    """An unexpected value as plain JSON: long texts cut, NaN as null."""
+    if isinstance(value, (list, tuple)):
+        return [_sample(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _sample(item) for key, item in value.items()}
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, str) and len(value) > SAMPLE_CHARS:
+        return value[:SAMPLE_CHARS] + "…"
+    return value
+
+
+def _json_scalar(value: Any) -> Any:
+    # numpy scalars in unexpected_list (np.int64, np.bool_) are not JSON by themselves.
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+# --- frames, one builder per gate --------------------------------------------------------------
+
+
+def extract_frame(dumps: list[ExtractedDump]) -> pd.DataFrame:
+    """One row per decoded dump."""
+    rows = []
+    for dump in dumps:
+        n_chars = sum(len(line) for line in dump.lines)
+        rows.append(
+            {
+                "source_file": dump.dump.source_file,
+                "encoding": dump.encoding,
+                "n_lines": len(dump.lines),
+                "n_chars": n_chars,
+                "nonblank_lines": sum(1 for line in dump.lines if line.strip()),
+                "replacement_ratio": dump.replacement_chars / max(n_chars, 1),
+            }
+        )
+    return pd.DataFrame(rows, columns=EXTRACT_COLUMNS)
+
+
+def clean_frame(dumps: list[CleanedDump]) -> pd.DataFrame:
+    """One row per kept text line (status 'kept') and per removal (status 'removed').
+
+    Kept lines with role 'category' or 'title' are boilerplate on purpose, so they are left out.
+    """
+    rows = []
+    for dump in dumps:
+        source_file = dump.dump.source_file
+        rows.extend(
+            {"source_file": source_file, "status": "kept", "line_no": line.no, "category": None, "text": line.text}
+            for line in dump.lines
+            if line.role == "text"
+        )
+        rows.extend(
+            {
+                "source_file": removal.source_file,
+                "status": "removed",
+                "line_no": removal.line_no,
+                "category": removal.category,
+                "text": removal.text,
+            }
+            for removal in dump.removed
+        )
+    return pd.DataFrame(rows, columns=CLEAN_COLUMNS)
+
+
+def segment_frame(dumps: list[SegmentedDump]) -> pd.DataFrame:
+    """One row per article occurrence."""
+    rows = [
+        {
+            "source_file": article.source_file,
+            "ordinal": article.ordinal,
+            "kind": article.kind,
+            "n_authors": len(article.authors),
+            "authors": "; ".join(article.authors),
+            "word_count": article.word_count,
+            "body_words": len(article.body.split()),
+            "lede": article.lede,
+            "body": article.body,
+            "bio": article.bio,
+            "title": article.title,
+        }
+        for dump in dumps
+        for article in dump.articles
+    ]
+    return pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
+
+
+def dedup_frame(articles: list[Article]) -> pd.DataFrame:
+    """One row per distinct article dedup kept, with the occurrence it was taken from."""
+    rows = [
+        {
+            "source_file": article.source_file,
+            "ordinal": article.ordinal,
+            "article_id": article.article_id,
+            "kind": article.kind,
+            "title": article.title,
+            "body": article.body,
+        }
+        for article in articles
+    ]
+    return pd.DataFrame(rows, columns=DEDUP_COLUMNS)
+
+
+def load_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """One row per article_occurrences row of the staged warehouse, seen through `con`'s
+    open transaction."""
+    return con.execute(LOAD_SQL).df()
