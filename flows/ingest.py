@@ -118,19 +118,17 @@ def dedup_articles(segmented: list[SegmentedDump], con: duckdb.DuckDBPyConnectio
 
 @task(name="load", cache_policy=NO_CACHE)
 def load_rows(rows: RunRows, con: duckdb.DuckDBPyConnection) -> validate.GateResult:
-    outcome: list[validate.GateResult] = []
-
-    def stage_and_check() -> bool:
+    def stage_and_check() -> validate.GateResult:
         stage_run(con, rows)
-        outcome.append(validate.validate_frame("load", validate.load_frame(con)))
-        if outcome[0].success:
-            rows.dq.append(dq_row(outcome[0]))
+        result = validate.validate_frame("load", validate.load_frame(con))
+        if result.success:
+            rows.dq.append(dq_row(result))
             record_run(con, rows)
-        return outcome[0].success
+        return result
 
-    in_transaction(con, stage_and_check)
-    get_run_logger().info("load: %s", "committed" if outcome[0].success else "refused by the load gate")
-    return outcome[0]
+    result = in_transaction(con, stage_and_check, commit_if=lambda r: r.success)
+    get_run_logger().info("load: %s", "committed" if result.success else "refused by the load gate")
+    return result
 
 
 # --- helpers of the flow ---------------------------------------------------------------
@@ -160,17 +158,51 @@ def quarantine_row(q: Quarantine) -> DumpRow:
     return dump_row(q.dump, "quarantined", f"{q.step}: {q.reason}")
 
 
+def refuse_load(con: duckdb.DuckDBPyConnection, rows: RunRows, segmented: list[SegmentedDump],
+                load_gate: validate.GateResult, quarantined: list[Quarantine]) -> list[Quarantine]:
+    """After the load gate refused the run: keep none of its rows, quarantine every dump it
+    read with the gate's reasons, and record that (dumps, dq_results, runs)."""
+    reasons = "; ".join(sorted({r for rs in load_gate.failures.values() for r in rs})) or "load gate failed"
+    refused = [Quarantine(s.dump, "load", reasons) for s in segmented]
+    rows.dq.append(dq_row(load_gate))
+    rows.articles, rows.occurrences, rows.removed = [], [], []
+    rows.articles_new = rows.articles_updated = 0
+    rows.dumps = [quarantine_row(q) for q in quarantined + refused]
+
+    def write_refusal() -> None:
+        stage_run(con, rows)
+        record_run(con, rows)
+
+    in_transaction(con, write_refusal)
+    return refused
+
+
+def summarise(rows: RunRows, warehouse: Path, found: Discovery, quarantined: list[Quarantine]) -> RunSummary:
+    return RunSummary(
+        run_id=rows.run_id,
+        warehouse=str(warehouse.resolve()),
+        dumps_found=len(found.new) + len(found.already_loaded) + len(found.refused),
+        dumps_loaded=sum(d.status == "loaded" for d in rows.dumps),
+        dumps_skipped=rows.dumps_skipped,
+        quarantined=[(q.dump.source_file, f"{q.step}: {q.reason}") for q in quarantined],
+        articles_new=rows.articles_new,
+        articles_updated=rows.articles_updated,
+        occurrences=len(rows.occurrences),
+        removed_by_category=dict(sorted(Counter(r.category for r in rows.removed).items())),
+        checks_passed=sum(q.success for q in rows.dq),
+        checks_failed=sum(not q.success for q in rows.dq),
+    )
+
+
 # --- the flow --------------------------------------------------------------------------
 
 @flow(name="ingest", log_prints=True)
 def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, batch_mb: float = 32.0) -> State:
     """Load every new dump below raw_dir into the warehouse at warehouse_dir."""
-    logger = get_run_logger()
     raw, warehouse = Path(raw_dir), Path(warehouse_dir)
-    run_id = str(flow_run.id or uuid.uuid4())
-    summary = RunSummary(run_id=run_id, warehouse=str(warehouse.resolve()))
-    rows = RunRows(run_id=run_id, started_at=datetime.now(timezone.utc), raw_dir=str(raw.resolve()))
     load_profile(profile)  # a broken profile stops the run before any work
+    rows = RunRows(run_id=str(flow_run.id or uuid.uuid4()), started_at=datetime.now(timezone.utc),
+                   raw_dir=str(raw.resolve()))
     quarantined: list[Quarantine] = []
 
     def gate(step: str, records: list[Record], batch_no: int) -> list[Record]:
@@ -209,36 +241,14 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
                       for s in segmented] + [quarantine_row(q) for q in quarantined]
         load_gate = load_rows(rows, con)
         if not load_gate.success:
-            # Nothing of this run was kept: every dump it read is quarantined, and says why.
-            quarantined += [Quarantine(s.dump, "load", "; ".join(sorted({r for rs in load_gate.failures.values()
-                                                                          for r in rs})) or "load gate failed")
-                            for s in segmented]
-            rows.dq.append(dq_row(load_gate))
-            rows.articles, rows.occurrences, rows.removed, segmented = [], [], [], []
-            rows.dumps = [quarantine_row(q) for q in quarantined]
-            rows.articles_new = rows.articles_updated = 0
-
-            def write_refusal() -> bool:
-                stage_run(con, rows)
-                record_run(con, rows)
-                return True
-
-            in_transaction(con, write_refusal)
+            quarantined += refuse_load(con, rows, segmented, load_gate, quarantined)
         export_parquet(con, warehouse)
     finally:
         con.close()
 
-    summary.dumps_found = len(found.new) + len(found.already_loaded) + len(found.refused)
-    summary.dumps_loaded = len(segmented)
-    summary.dumps_skipped = rows.dumps_skipped
-    summary.quarantined = [(q.dump.source_file, f"{q.step}: {q.reason}") for q in quarantined]
-    summary.articles_new, summary.articles_updated = rows.articles_new, rows.articles_updated
-    summary.occurrences = len(rows.occurrences)
-    summary.removed_by_category = dict(sorted(Counter(r.category for r in rows.removed).items()))
-    summary.checks_passed = sum(q.success for q in rows.dq)
-    summary.checks_failed = sum(not q.success for q in rows.dq)
+    summary = summarise(rows, warehouse, found, quarantined)
     for source_file, reason in summary.quarantined:
-        logger.error("quarantined %s: %s", source_file, reason)
+        get_run_logger().error("quarantined %s: %s", source_file, reason)
     if quarantined:
         return Failed(message=f"{len(quarantined)} dump(s) quarantined", data=summary)
     return Completed(message=f"{summary.dumps_loaded} dump(s) loaded", data=summary)

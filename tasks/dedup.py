@@ -64,7 +64,10 @@ def same_article(a: Article, fa: frozenset[int], b: Article, fb: frozenset[int])
 
 
 def absorb(canonical: Article, occurrence: Article) -> bool:
-    """Fill what the canonical row lacks from another occurrence; True when it changed."""
+    """Fill what the canonical row lacks from another occurrence; True when it changed.
+
+    A changed row takes the occurrence's source_file and ordinal: that dump is the one
+    to blame if the new version fails a check."""
     changed = False
     for name in ("published_on", "title", "category", "bio"):
         if getattr(canonical, name) is None and getattr(occurrence, name) is not None:
@@ -74,6 +77,8 @@ def absorb(canonical: Article, occurrence: Article) -> bool:
         for name in ("kind", "lede", "body", "sections", "word_count"):
             setattr(canonical, name, getattr(occurrence, name))
         changed = True
+    if changed:
+        canonical.source_file, canonical.ordinal = occurrence.source_file, occurrence.ordinal
     return changed
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -22,6 +23,7 @@ from tasks.dedup import Occurrence, author_key
 from tasks.models import Article, Removal, Section
 
 DB_FILE = "gleaner.duckdb"
+Outcome = TypeVar("Outcome")
 
 # Contract columns first, in contract order; Gleaner's own columns after them.
 SCHEMA: dict[str, pa.Schema] = {
@@ -219,19 +221,20 @@ def record_run(con: duckdb.DuckDBPyConnection, rows: RunRows) -> None:
     }])
 
 
-def in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], bool]) -> bool:
-    """Run work() in one transaction: committed when it returns True, else rolled back.
+def in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], Outcome],
+                   commit_if: Callable[[Outcome], bool] = lambda _: True) -> Outcome:
+    """Run work() in one transaction, committed when commit_if(its outcome), else rolled back.
 
     DuckDB's write-ahead log makes the commit atomic: a process killed before it leaves
     the warehouse as it was."""
     con.execute("BEGIN TRANSACTION")
     try:
-        keep = work()
+        outcome = work()
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    con.execute("COMMIT" if keep else "ROLLBACK")
-    return keep
+    con.execute("COMMIT" if commit_if(outcome) else "ROLLBACK")
+    return outcome
 
 
 def export_parquet(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> None:

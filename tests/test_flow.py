@@ -145,3 +145,30 @@ def test_the_command_line_refuses_a_missing_raw_folder(tmp_path):
     from gleaner.cli import main
 
     assert main(["run", "--raw", str(tmp_path / "nope"), "--warehouse", str(tmp_path / "wh")]) == 2
+
+
+def test_a_load_refused_by_its_gate_keeps_nothing_and_quarantines_the_run(seeds_subset, tmp_path, monkeypatch):
+    import tasks.validate
+
+    raw = seeds_subset("000")
+    warehouse = tmp_path / "wh"
+    run_ingest(raw, warehouse)
+    before = counts(warehouse)
+    seeds_subset("004")
+    real_frame = tasks.validate.load_frame
+
+    def one_dangling_occurrence(con):
+        frame = real_frame(con)
+        frame.loc[frame["source_file"] == "004_b658330cd825a186.txt", "article_exists"] = False
+        return frame
+
+    monkeypatch.setattr(tasks.validate, "load_frame", one_dangling_occurrence)
+    state, summary = run_ingest(raw, warehouse)
+    assert state.is_failed()
+    assert summary.dumps_loaded == 0 and summary.articles_new == 0
+    after = counts(warehouse)
+    assert {t: after[t] for t in ("articles", "article_occurrences", "removed_text")} == \
+        {t: before[t] for t in ("articles", "article_occurrences", "removed_text")}
+    [(status, reason)] = query(warehouse, "SELECT status, reason FROM dumps WHERE source_file LIKE '004%'")
+    assert status == "quarantined" and reason.startswith("load: ")
+    assert query(warehouse, "SELECT success FROM dq_results WHERE step = 'load' ORDER BY success") == [(False,), (True,)]
