@@ -51,18 +51,23 @@ def run(args: argparse.Namespace) -> int:
     if not args.raw.is_dir():
         print(f"gleaner: --raw {args.raw}: not a directory", file=sys.stderr)
         return EXIT_USAGE
+    from tasks.profile import ProfileError, load_profile
+
+    try:
+        load_profile(args.profile)  # refuse a broken profile before Prefect starts
+    except ProfileError as exc:
+        print(f"gleaner: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.quiet:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.ingest import ingest
     from tasks.load import WarehouseBusy
-    from tasks.profile import ProfileError
 
-    try:
-        state = ingest(str(args.raw), str(args.warehouse), profile=args.profile, batch_mb=args.batch_mb,
-                       return_state=True)
-        summary = state.result(raise_on_failure=False)
-    except (WarehouseBusy, ProfileError) as exc:
-        print(f"gleaner: {exc}", file=sys.stderr)
+    state = ingest(str(args.raw), str(args.warehouse), profile=args.profile, batch_mb=args.batch_mb,
+                   return_state=True)
+    summary = state.result(raise_on_failure=False)
+    if isinstance(summary, WarehouseBusy):
+        print(f"gleaner: {summary}", file=sys.stderr)
         return EXIT_USAGE
     if isinstance(summary, BaseException):
         print(f"gleaner: the run failed: {summary}", file=sys.stderr)

@@ -172,3 +172,12 @@ def test_a_load_refused_by_its_gate_keeps_nothing_and_quarantines_the_run(seeds_
     [(status, reason)] = query(warehouse, "SELECT status, reason FROM dumps WHERE source_file LIKE '004%'")
     assert status == "quarantined" and reason.startswith("load: ")
     assert query(warehouse, "SELECT success FROM dq_results WHERE step = 'load' ORDER BY success") == [(False,), (True,)]
+
+
+def test_the_command_line_refuses_a_broken_profile_before_starting(tmp_path):
+    from gleaner.cli import main
+
+    profile = tmp_path / "site.toml"
+    profile.write_text("name = 'x'\n[[boilerplate]]\ncategory = 'adverts'\n")
+    assert main(["run", "--raw", str(tmp_path), "--warehouse", str(tmp_path / "wh"), "--profile", str(profile)]) == 2
+    assert not (tmp_path / "wh").exists()
