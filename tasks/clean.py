@@ -68,4 +68,4 @@ def clean_lines(source_file: str, lines: list[str], profile: Profile) -> tuple[l
 
 def clean_dump(extracted: ExtractedDump, profile: Profile) -> CleanedDump:
     kept, removed = clean_lines(extracted.dump.source_file, extracted.lines, profile)
-    return CleanedDump(extracted.dump, kept, removed, extracted.encoding)
+    return CleanedDump(extracted.dump, kept, extracted.removed + removed, extracted.encoding)

@@ -44,12 +44,16 @@ class Removal:
 
 @dataclass(slots=True)
 class ExtractedDump:
-    """A dump decoded to text lines: lines[i] is line i + 1 of the dump."""
+    """A dump decoded to text lines: lines[i] is line i + 1 of the dump.
+
+    removed holds what extraction itself took out (HTML navigation, captions, widgets),
+    with the line of the extracted text where it stood."""
 
     dump: Dump
     lines: list[str]
     encoding: str
     replacement_chars: int = 0
+    removed: list[Removal] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
