@@ -15,6 +15,7 @@ from tasks.models import REMOVED_CATEGORIES
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "gleaner" / "profiles"
 DEFAULT_PROFILE = "caci"
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 class ProfileError(ValueError):
@@ -40,12 +41,16 @@ class Profile:
     category_line: re.Pattern[str]
     title_line: re.Pattern[str]
     byline_prefix: re.Pattern[str]
+    byline_issue_date: re.Pattern[str] | None
+    no_author: frozenset[str]
     author_separator: re.Pattern[str]
     name_particles: frozenset[str]
+    not_name_words: frozenset[str]
     max_name_words: int
     section_heading: re.Pattern[str]
     bio_label: re.Pattern[str]
     date_lines: tuple[re.Pattern[str], ...]
+    issue_weekday: int | None  # 0 = Monday
 
 
 def _compile(source: Path, where: str, pattern: str) -> re.Pattern[str]:
@@ -53,6 +58,14 @@ def _compile(source: Path, where: str, pattern: str) -> re.Pattern[str]:
         return re.compile(pattern)
     except re.error as exc:
         raise ProfileError(f"{source}: {where}: bad regular expression {pattern!r}: {exc}") from exc
+
+
+def _weekday(source: Path, name: str | None) -> int | None:
+    if name is None:
+        return None
+    if name not in WEEKDAYS:
+        raise ProfileError(f"{source}: dates.issue_weekday: {name!r} is not a weekday")
+    return WEEKDAYS.index(name)
 
 
 def parse_profile(source: Path, data: dict) -> Profile:
@@ -77,13 +90,18 @@ def parse_profile(source: Path, data: dict) -> Profile:
             category_line=_compile(source, "metadata.category_line", meta["category_line"]),
             title_line=_compile(source, "metadata.title_line", meta["title_line"]),
             byline_prefix=_compile(source, "segment.byline_prefix", seg["byline_prefix"]),
+            byline_issue_date=(_compile(source, "segment.byline_issue_date", seg["byline_issue_date"])
+                               if "byline_issue_date" in seg else None),
+            no_author=frozenset(seg.get("no_author", [])),
             author_separator=_compile(source, "segment.author_separators",
                                       "|".join(f"(?:{s})" for s in seg["author_separators"])),
             name_particles=frozenset(seg.get("name_particles", [])),
+            not_name_words=frozenset(seg.get("not_name_words", [])),
             max_name_words=int(seg.get("max_name_words", 5)),
             section_heading=_compile(source, "segment.section_heading", seg["section_heading"]),
             bio_label=_compile(source, "segment.bio_label", seg["bio_label"]),
             date_lines=tuple(_compile(source, "dates.line_patterns", p) for p in dates["line_patterns"]),
+            issue_weekday=_weekday(source, dates.get("issue_weekday")),
         )
     except KeyError as exc:
         raise ProfileError(f"{source}: missing setting {exc.args[0]!r}") from exc

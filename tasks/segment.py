@@ -19,8 +19,13 @@ from tasks.models import Article, CleanedDump, Line, Removal, SegmentedDump, Sec
 from tasks.profile import Profile
 
 _ORDINAL_SUFFIX = re.compile(r"(?<=\d)(?:st|nd|rd|th)\b")
-_DATE_FORMATS = ("%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y", "%A %d %B %Y")
+_DATE_FORMATS = ("%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y", "%A %d %B %Y", "%Y-%m-%d")
 _MIN_HEADING_LETTERS = 5  # 'NATO: ...' opens no section; 'BACKGROUND: ...' does
+_MAX_AFFILIATION_WORDS = 6  # 'By Jane Roe, Tbilisi': what follows the last name's comma
+_MAX_TITLE_WORDS = 20
+_SENTENCE_END = tuple(".,;:”\"'’")
+# where a byline glued to the end of a paragraph may start: after the sentence's end
+_GLUE_POINT = re.compile(r"(?<=[.!?”\"’)])\s*(?=[Bb]y\s)")
 
 
 def parse_date(text: str) -> date | None:
@@ -34,6 +39,51 @@ def parse_date(text: str) -> date | None:
     return None
 
 
+@dataclass(frozen=True)
+class NumericDate:
+    """A date printed as digits ('12/3/2003', '08/21/13'), not yet read as month/day or day/month."""
+
+    first: int
+    second: int
+    year: int
+
+    @classmethod
+    def parse(cls, text: str) -> NumericDate:
+        first, second, year = (int(part) for part in text.split("/"))
+        if year < 100:  # '13' is 2013; the site has no issues from before 1990
+            year += 2000 if year < 90 else 1900
+        return cls(first, second, year)
+
+    def readings(self) -> dict[str, date]:
+        """The valid readings by order: 'md' (month/day) and 'dm' (day/month)."""
+        found = {}
+        for order, (month, day) in (("md", (self.first, self.second)), ("dm", (self.second, self.first))):
+            try:
+                found[order] = date(self.year, month, day)
+            except ValueError:
+                continue
+        return found
+
+
+def dump_date_order(dates: list[NumericDate]) -> str | None:
+    """The order the dump's unambiguous numeric dates agree on ('md' or 'dm'), if they do."""
+    orders = {next(iter(r)) for r in (d.readings() for d in dates) if len(r) == 1}
+    return orders.pop() if len(orders) == 1 else None
+
+
+def resolve_numeric_date(value: NumericDate, issue_weekday: int | None, dump_order: str | None) -> date | None:
+    """Read a numeric date by evidence, never by a silent guess: the only valid reading; else
+    the one reading that falls on the publication's issue weekday; else the order the dump's
+    other dates show; else None."""
+    readings = value.readings()
+    if len(set(readings.values())) == 1:
+        return next(iter(readings.values()))
+    on_issue_day = [d for d in readings.values() if d.weekday() == issue_weekday]
+    if len(on_issue_day) == 1:
+        return on_issue_day[0]
+    return readings.get(dump_order) if dump_order else None
+
+
 def _is_name(words: list[str], profile: Profile) -> bool:
     """Whether words spell a personal name: capitalised words, initials and particles."""
     if not 2 <= len(words) <= profile.max_name_words:
@@ -44,6 +94,8 @@ def _is_name(words: list[str], profile: Profile) -> bool:
             return False
         if word.lower() in profile.name_particles:
             continue
+        if word in profile.not_name_words:
+            return False
         if not (word[0].isupper() and all(ch.isalpha() or ch in "-'’." for ch in word)):
             return False
         capitalised += 1
@@ -51,8 +103,14 @@ def _is_name(words: list[str], profile: Profile) -> bool:
 
 
 def parse_authors(text: str, profile: Profile) -> list[str] | None:
-    """The authors of a byline's name part, or None when it is not a list of names."""
+    """The authors of a byline's name part, or None when it is not a list of names.
+
+    An affiliation after the last comma ('Jane Roe, Tbilisi') is no author."""
     names = [n.strip() for n in profile.author_separator.split(text) if n and n.strip()]
+    if len(names) > 1 and not _is_name(names[-1].split(), profile) and "," in text:
+        affiliation = text[text.rindex(",") + 1:].strip()
+        if len(affiliation.split()) <= _MAX_AFFILIATION_WORDS and not affiliation.endswith("."):
+            names = [n.strip() for n in profile.author_separator.split(text[:text.rindex(",")]) if n.strip()]
     if not names or not all(_is_name(n.split(), profile) for n in names):
         return None
     return names
@@ -62,20 +120,34 @@ def parse_authors(text: str, profile: Profile) -> list[str] | None:
 class Byline:
     authors: list[str]
     prefixed: bool  # 'By Jane Roe' rather than a bare 'Jane Roe'
+    issue_date: NumericDate | None = None
 
 
 def parse_byline(text: str, profile: Profile) -> Byline | None:
-    if m := profile.byline_prefix.match(text):
-        authors = parse_authors(text[m.end():], profile)
-        return Byline(authors, True) if authors else None
-    authors = parse_authors(text, profile)
-    return Byline(authors, False) if authors else None
+    prefix = profile.byline_prefix.match(text)
+    if prefix is None:
+        authors = parse_authors(text, profile)
+        return Byline(authors, False) if authors else None
+    names = text[prefix.end():]
+    issue_date = None
+    if profile.byline_issue_date and (m := profile.byline_issue_date.search(names)):
+        issue_date = NumericDate.parse(m.group("date"))
+        names = names[:m.start()]
+    if names.strip().lower() in profile.no_author:
+        return Byline([], True, issue_date)
+    authors = parse_authors(names, profile)
+    return Byline(authors, True, issue_date) if authors else None
 
 
-def parse_date_line(text: str, profile: Profile) -> date | None:
+@dataclass(frozen=True)
+class DateLine:
+    value: date | None  # None: the line prints a date without a year
+
+
+def match_date_line(text: str, profile: Profile) -> DateLine | None:
     for pattern in profile.date_lines:
         if m := pattern.fullmatch(text):
-            return parse_date(m.group("date"))
+            return DateLine(parse_date(m.group("date")))
     return None
 
 
@@ -91,11 +163,13 @@ class _Draft:
     """An article being read, line by line."""
 
     authors: list[str]
-    lines: list[int]
+    lines: list[int]  # byline, date and title lines
     published_on: date | None = None
+    has_date_line: bool = False
     title: str | None = None
     category: str | None = None
     lede: list[str] = field(default_factory=list)
+    body: list[str] = field(default_factory=list)  # paragraphs as printed, headings included
     sections: list[tuple[str, list[str]]] = field(default_factory=list)
     bio: list[str] | None = None
     content_lines: list[int] = field(default_factory=list)
@@ -105,20 +179,18 @@ class _Draft:
     def has_text(self) -> bool:
         return bool(self.content_lines or self.bio_lines)
 
-    def add_text(self, line: Line) -> None:
+    def add_text(self, no: int, text: str, printed: str | None = None) -> None:
+        """A paragraph; `printed` is how the body shows it when it differs (with its heading)."""
         if self.bio is not None:
-            self.bio.append(line.text)
-            self.bio_lines.append(line.no)
-        elif self.sections:
-            self.sections[-1][1].append(line.text)
-            self.content_lines.append(line.no)
-        else:
-            self.lede.append(line.text)
-            self.content_lines.append(line.no)
+            self.bio.append(text)
+            self.bio_lines.append(no)
+            return
+        (self.sections[-1][1] if self.sections else self.lede).append(text)
+        self.body.append(printed or text)
+        self.content_lines.append(no)
 
     def finish(self, source_file: str, ordinal: int) -> Article:
-        paragraphs = self.lede + [p for _, paras in self.sections for p in paras]
-        body = "\n\n".join(paragraphs)
+        body = "\n\n".join(self.body)
         return Article(
             source_file=source_file,
             ordinal=ordinal,
@@ -134,83 +206,122 @@ class _Draft:
             word_count=len(body.split()),
             content_lines=self.content_lines,
             bio_lines=self.bio_lines,
-            metadata_lines=self.lines,
+            metadata_lines=sorted(self.lines),
         )
 
 
-def _starts_article(i: int, lines: list[Line], kinds: list[str], current: _Draft | None) -> bool:
-    """Whether a bare-name line opens an article rather than being a line of text.
-
-    A bare name opens one when a date follows it, or when text follows it and no
-    article is open or the open one is complete (it has its bio).
-    """
-    nxt = kinds[i + 1] if i + 1 < len(lines) else None
-    if nxt == "date":
-        return True
-    return nxt == "text" and (current is None or current.bio is not None)
+@dataclass(frozen=True)
+class _Classified:
+    line: Line
+    kind: str  # text, byline, name, date, bio, section, category, title
+    byline: Byline | None = None
+    date_line: DateLine | None = None
 
 
-def _kind_of(line: Line, profile: Profile) -> str:
+def split_glued_bylines(lines: list[Line], profile: Profile) -> list[Line]:
+    """'...the end of a paragraph.By Jane Roe' is a paragraph and a byline: two lines with
+    one line number."""
+    split: list[Line] = []
+    for line in lines:
+        cut = next((m.start() for m in _GLUE_POINT.finditer(line.text) if m.start() > 0
+                    and parse_byline(line.text[m.end():], profile) is not None), None)
+        if line.role == "text" and cut is not None:
+            split += [Line(line.no, line.text[:cut]), Line(line.no, line.text[cut:].strip())]
+        else:
+            split.append(line)
+    return split
+
+
+def _is_upper_case(text: str) -> bool:
+    letters = [ch for ch in text if ch.isalpha()]
+    return bool(letters) and all(ch.isupper() for ch in letters)
+
+
+def _classify(line: Line, profile: Profile) -> _Classified:
     if line.role != "text":
-        return line.role
-    if parse_date_line(line.text, profile):
-        return "date"
+        return _Classified(line, line.role)
+    if _is_upper_case(line.text):  # an upper-case title ('KAZAKHSTAN: THE VOTE'), not a section
+        return _Classified(line, "text")
+    if (date_line := match_date_line(line.text, profile)) is not None:
+        return _Classified(line, "date", date_line=date_line)
     if profile.bio_label.match(line.text):
-        return "bio"
+        return _Classified(line, "bio")
     if (byline := parse_byline(line.text, profile)) is not None:
-        return "byline" if byline.prefixed else "name"
+        return _Classified(line, "byline" if byline.prefixed else "name", byline=byline)
     if section_heading(line.text, profile):
-        return "section"
-    return "text"
+        return _Classified(line, "section")
+    return _Classified(line, "text")
+
+
+def _kind_at(lines: list[_Classified], i: int) -> str | None:
+    return lines[i].kind if i < len(lines) else None
+
+
+def _precedes_article(lines: list[_Classified], i: int) -> bool:
+    """Whether an article opens right after line i, past any category or date lines."""
+    j = i + 1
+    while _kind_at(lines, j) in ("category", "date"):
+        j += 1
+    kind = _kind_at(lines, j)
+    return kind == "byline" or (kind == "name" and _kind_at(lines, j + 1) in ("date", "text"))
+
+
+def _looks_like_title(text: str) -> bool:
+    return len(text.split()) <= _MAX_TITLE_WORDS and not text.endswith(_SENTENCE_END)
 
 
 def segment_lines(source_file: str, lines: list[Line], profile: Profile) -> tuple[list[Article], list[Removal]]:
-    kinds = [_kind_of(line, profile) for line in lines]
+    classified = [_classify(line, profile) for line in split_glued_bylines(lines, profile)]
+    dump_order = dump_date_order([c.byline.issue_date for c in classified if c.byline and c.byline.issue_date])
     drafts: list[_Draft] = []
     orphans: list[Removal] = []
     current: _Draft | None = None
-    pending: dict[str, object] = {}  # category/title/date seen before their article's byline
+    # Metadata printed before its article's byline: key -> (value, its own line or None)
+    pending: dict[str, tuple[object, Line | None]] = {}
 
-    def attach(key: str, value: object) -> None:
-        # 'Published in ...' and 'Read ...' follow the entry they belong to; before the
-        # first article they wait for the next one.
-        if current is not None and getattr(current, key) is None:
-            setattr(current, key, value)
-        else:
-            pending[key] = value
-
-    for i, (line, kind) in enumerate(zip(lines, kinds)):
-        if kind == "name" and not _starts_article(i, lines, kinds, current):
-            kind = "text"
+    for i, c in enumerate(classified):
+        line, kind = c.line, c.kind
+        if kind == "name" and not (_kind_at(classified, i + 1) == "date" or (
+                _kind_at(classified, i + 1) == "text" and (current is None or current.bio is not None))):
+            kind = "text"  # a bare name opens an article only where one can start
         if kind in ("byline", "name"):
-            current = _Draft(authors=parse_byline(line.text, profile).authors, lines=[line.no])
-            for key, value in pending.items():
+            current = _Draft(authors=c.byline.authors, lines=[line.no])
+            if c.byline.issue_date:
+                current.published_on = resolve_numeric_date(c.byline.issue_date, profile.issue_weekday, dump_order)
+            for key, (value, source) in pending.items():
                 setattr(current, key, value)
+                if source is not None:
+                    current.lines.append(source.no)
             pending.clear()
             drafts.append(current)
-        elif kind == "date":
-            if current is not None and not current.has_text and current.published_on is None:
-                current.published_on = parse_date_line(line.text, profile)
-                current.lines.append(line.no)
-            elif current is not None:
-                current.add_text(line)
+        elif kind == "date" and current is not None and not current.has_text and not current.has_date_line:
+            current.published_on, current.has_date_line = c.date_line.value, True
+            current.lines.append(line.no)
+        elif kind in ("date", "text") and _precedes_article(classified, i) and (
+                kind == "date" or _looks_like_title(line.text)):
+            # a date or title printed just above the next byline belongs to that article
+            pending["published_on" if kind == "date" else "title"] = (
+                c.date_line.value if kind == "date" else line.text, line)
+        elif kind in ("category", "title"):
+            # 'Published in ...' and 'Read ...' follow the entry they belong to, unless it
+            # already has one; then, and before the first entry, they wait for the next.
+            if current is not None and getattr(current, kind) is None:
+                setattr(current, kind, line.text)
             else:
-                orphans.append(Removal(source_file, line.no, "other", line.text))
-        elif kind == "category":
-            attach("category", line.text)
-        elif kind == "title":
-            attach("title", line.text)
+                pending[kind] = (line.text, None)
         elif current is None:
             orphans.append(Removal(source_file, line.no, "other", line.text))
         elif kind == "bio":
             current.bio = []
-            current.add_text(Line(line.no, line.text[profile.bio_label.match(line.text).end():]))
+            current.add_text(line.no, line.text[profile.bio_label.match(line.text).end():])
         elif kind == "section" and current.bio is None:
             m = section_heading(line.text, profile)
             current.sections.append((m.group("heading"), []))
-            current.add_text(Line(line.no, line.text[m.end():]))
+            current.add_text(line.no, line.text[m.end():], printed=line.text)
         else:
-            current.add_text(line)
+            current.add_text(line.no, line.text)
+    orphans += [Removal(source_file, source.no, "other", source.text)  # for an article that never came
+                for _, source in pending.values() if source is not None]
     articles = [d.finish(source_file, n) for n, d in enumerate(drafts, start=1)]
     return articles, orphans
 
