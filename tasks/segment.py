@@ -23,6 +23,7 @@ _DATE_FORMATS = ("%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y", "%A %d %B %Y", 
 _MIN_HEADING_LETTERS = 5  # 'NATO: ...' opens no section; 'BACKGROUND: ...' does
 _MAX_AFFILIATION_WORDS = 6  # 'By Jane Roe, Tbilisi': what follows the last name's comma
 _MAX_TITLE_WORDS = 20
+_MAX_HEADER_LINES = 3  # date, title and 'Published in' above a listing's byline
 _SENTENCE_END = tuple(".,;:”\"'’")
 # where a byline glued to the end of a paragraph may start: after the sentence's end
 _GLUE_POINT = re.compile(r"(?<=[.!?”\"’)])\s*(?=[Bb]y\s)")
@@ -257,13 +258,22 @@ def _kind_at(lines: list[_Classified], i: int) -> str | None:
     return lines[i].kind if i < len(lines) else None
 
 
-def _precedes_article(lines: list[_Classified], i: int) -> bool:
-    """Whether an article opens right after line i, past any category or date lines."""
-    j = i + 1
-    while _kind_at(lines, j) in ("category", "date"):
-        j += 1
+def _opens_article(lines: list[_Classified], j: int) -> bool:
     kind = _kind_at(lines, j)
     return kind == "byline" or (kind == "name" and _kind_at(lines, j + 1) in ("date", "text"))
+
+
+def _precedes_article(lines: list[_Classified], i: int) -> bool:
+    """Whether an article opens right after line i, past the lines a listing prints above a
+    byline: a date, a title, 'Published in ...'."""
+    for j in range(i + 1, min(i + 2 + _MAX_HEADER_LINES, len(lines))):
+        if _opens_article(lines, j):
+            return True
+        header = lines[j].kind in ("category", "date") or (
+            lines[j].kind in ("text", "name") and _looks_like_title(lines[j].line.text))
+        if not header:
+            return False
+    return False
 
 
 def _looks_like_title(text: str) -> bool:
@@ -286,13 +296,14 @@ def segment_lines(source_file: str, lines: list[Line], profile: Profile) -> tupl
             kind = "text"  # a bare name opens an article only where one can start
         if kind in ("byline", "name"):
             current = _Draft(authors=c.byline.authors, lines=[line.no])
-            if c.byline.issue_date:
-                current.published_on = resolve_numeric_date(c.byline.issue_date, profile.issue_weekday, dump_order)
             for key, (value, source) in pending.items():
                 setattr(current, key, value)
                 if source is not None:
                     current.lines.append(source.no)
             pending.clear()
+            if c.byline.issue_date:  # the byline's own date outweighs a date above it
+                current.published_on = resolve_numeric_date(
+                    c.byline.issue_date, profile.issue_weekday, dump_order) or current.published_on
             drafts.append(current)
         elif kind == "date" and current is not None and not current.has_text and not current.has_date_line:
             current.published_on, current.has_date_line = c.date_line.value, True
@@ -300,8 +311,10 @@ def segment_lines(source_file: str, lines: list[Line], profile: Profile) -> tupl
         elif kind in ("date", "text") and _precedes_article(classified, i) and (
                 kind == "date" or _looks_like_title(line.text)):
             # a date or title printed just above the next byline belongs to that article
-            pending["published_on" if kind == "date" else "title"] = (
-                c.date_line.value if kind == "date" else line.text, line)
+            key = "published_on" if kind == "date" else "title"
+            if key in pending and pending[key][1] is not None:  # a second one: the first was no header
+                orphans.append(Removal(source_file, pending[key][1].no, "other", pending[key][1].text))
+            pending[key] = (c.date_line.value if kind == "date" else line.text, line)
         elif kind in ("category", "title"):
             # 'Published in ...' and 'Read ...' follow the entry they belong to, unless it
             # already has one; then, and before the first entry, they wait for the next.

@@ -263,8 +263,9 @@ def test_a_feature_listing_with_titles_categories_before_entries_and_pdf_links(p
         (["Ilya Roubanis"], date(2024, 6, 6), None, "Feature Articles"),
     ]
     assert articles[0].lede == "Since the U.S.'s abrupt departure, the Taliban opened contacts."
+    assert articles[0].metadata_lines == [1, 2, 4, 5]  # date, title, name and own date of the first entry
     assert sorted((r.line_no, r.category) for r in removed) == [
-        (1, "other"), (3, "category_label"), (7, "navigation"), (8, "category_label"), (12, "navigation")]
+        (3, "category_label"), (7, "navigation"), (8, "category_label"), (12, "navigation")]
     assert_conserved("listing.txt", lines, profile)
 
 
@@ -290,7 +291,8 @@ def test_a_news_digest_is_one_article_of_dated_items(profile):
     assert (a.authors, a.published_on, a.category, a.title) == (
         ["Alima Bissenova"], date(2011, 5, 25), "News Digest", "25 May 2011 News Digest")
     assert a.lede.startswith("Two police officers killed in Dagestan\n\n12 May")
-    assert [(r.line_no, r.category) for r in removed] == [(3, "category_label"), (1, "other")]
+    assert a.metadata_lines == [1, 2, 4]  # the date and the title above the byline are the digest's
+    assert [(r.line_no, r.category) for r in removed] == [(3, "category_label")]
 
 
 def test_a_byline_glued_to_the_previous_paragraph_opens_the_next_article(profile):
@@ -323,3 +325,21 @@ def test_text_cut_off_mid_sentence_at_the_end_stays_in_the_article(profile):
     articles, _ = segment(["By Eduard Abrahamyan", "April 27th, 2016, The CACI Analyst",
                            "The recent unprecedented escalation around Nagorno-Karabakh highlighted deep i"], profile)
     assert articles[0].lede.endswith("highlighted deep i")
+
+
+def test_a_listing_prints_date_title_and_category_above_each_byline(profile):
+    lines = [
+        "Wednesday, 25 May 2011", "Kazakhstan Votes Early", "Published in Field Reports",
+        "By Jane Roe", "The president called a snap election.", "Read more...",
+        "Wednesday, 11 May 2011", "Kyrgyz Border Talks Resume", "Published in Field Reports",
+        "By John Doe", "Talks on the border resumed in Osh.",
+    ]
+    articles, removed = segment(lines, profile)
+    assert [(a.authors, a.published_on, a.title, a.category, a.lede) for a in articles] == [
+        (["Jane Roe"], date(2011, 5, 25), "Kazakhstan Votes Early", "Field Reports",
+         "The president called a snap election."),
+        (["John Doe"], date(2011, 5, 11), "Kyrgyz Border Talks Resume", "Field Reports",
+         "Talks on the border resumed in Osh."),
+    ]
+    assert [(r.line_no, r.category) for r in removed if r.category != "category_label"] == [(6, "navigation")]
+    assert_conserved("listing.txt", lines, profile)
