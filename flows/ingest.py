@@ -69,11 +69,12 @@ def discover_dumps(raw_dir: Path, con: duckdb.DuckDBPyConnection) -> Discovery:
 
 
 @task(name="extract", task_run_name="extract-batch-{batch_no}", cache_policy=NO_CACHE)
-def extract_batch(dumps: list[Dump], batch_no: int) -> tuple[list[ExtractedDump], list[Quarantine]]:
+def extract_batch(dumps: list[Dump], profile: str, batch_no: int) -> tuple[list[ExtractedDump], list[Quarantine]]:
+    site = load_profile(profile)
     extracted, refused = [], []
     for dump in dumps:
         try:
-            extracted.append(extract_dump(dump))
+            extracted.append(extract_dump(dump, site))
         except ExtractError as exc:
             refused.append(Quarantine(dump, "extract", str(exc)))
     get_run_logger().info("extract: %d dumps decoded, %d refused, %d lines",
@@ -219,7 +220,7 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
         quarantined += found.refused
         segmented: list[SegmentedDump] = []
         for batch_no, batch in enumerate(batches(found.new, int(batch_mb * 1e6)), start=1):
-            extracted, refused = extract_batch(batch, batch_no)
+            extracted, refused = extract_batch(batch, profile, batch_no)
             quarantined += refused
             extracted = gate("extract", extracted, batch_no)
             cleaned = gate("clean", clean_batch(extracted, profile, batch_no), batch_no)

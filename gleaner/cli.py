@@ -1,9 +1,11 @@
 """The `gleaner` command.
 
     gleaner run --raw DIR --warehouse DIR [--profile NAME|FILE] [--quiet] [--json]
+    gleaner profile suggest --raw DIR [--profile NAME|FILE] [--min-dumps N] [--top K] [--json]
 
-Exit status: 0 when every dump was loaded, 1 when any was quarantined or the run failed,
-2 when the command could not start (bad arguments, missing --raw, busy warehouse).
+Exit status of run: 0 when every dump was loaded, 1 when any was quarantined or the run
+failed, 2 when the command could not start (bad arguments, missing --raw, busy warehouse).
+profile suggest exits 0, or 2 when it could not start (missing --raw, broken profile).
 """
 from __future__ import annotations
 
@@ -11,10 +13,15 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Before Prefect is imported: no usage reports leave the machine.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+if TYPE_CHECKING:
+    from gleaner.suggest import Candidate, Suggestions
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE = 0, 1, 2
 
@@ -30,7 +37,26 @@ def build_parser() -> argparse.ArgumentParser:
     output = run.add_mutually_exclusive_group()
     output.add_argument("--quiet", action="store_true", help="print only errors")
     output.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
+
+    profile = commands.add_parser("profile", help="work on site profiles")
+    profile_commands = profile.add_subparsers(dest="profile_command", required=True)
+    suggest = profile_commands.add_parser(
+        "suggest", help="list recurring lines of the dumps below --raw that look like boilerplate")
+    suggest.add_argument("--raw", required=True, type=Path, help="folder of raw dumps (.txt, .html, .htm, optionally .gz)")
+    suggest.add_argument("--profile", default="caci",
+                         help="profile to compare with: a bundled name or a .toml file (default: caci)")
+    suggest.add_argument("--min-dumps", type=_positive_int, default=2,
+                         help="list lines found in at least this many dumps (default: 2)")
+    suggest.add_argument("--top", type=_positive_int, default=50, help="list at most this many lines (default: 50)")
+    suggest.add_argument("--json", action="store_true", help="print the candidates as one JSON object")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
 
 
 def format_summary(summary: dict) -> str:
@@ -83,9 +109,49 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if state.is_completed() else EXIT_QUARANTINED
 
 
+def format_suggestions(suggestions: Suggestions, shown: list[Candidate], profile: str) -> str:
+    new = sum(c.covered_by is None for c in shown)
+    lines = [
+        f"{len(suggestions.candidates)} candidate lines in {suggestions.dumps_read} dumps, {len(shown)} shown, "
+        f"{new} of them new to profile {profile}",
+        f"{'dumps':>5} {'times':>5}  {'profile':<17}  line",
+    ]
+    lines += [f"{c.dumps:>5} {c.occurrences:>5}  {c.covered_by or 'NEW':<17}  {c.text}" for c in shown]
+    return "\n".join(lines)
+
+
+def suggest_command(args: argparse.Namespace) -> int:
+    if not args.raw.is_dir():
+        print(f"gleaner: --raw {args.raw}: not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    from gleaner.suggest import suggest
+    from tasks.profile import ProfileError, load_profile
+
+    try:
+        profile = load_profile(args.profile)
+    except ProfileError as exc:
+        print(f"gleaner: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    suggestions = suggest(args.raw, profile, args.min_dumps)
+    shown = suggestions.candidates[:args.top]
+    if args.json:
+        print(json.dumps({
+            "profile": args.profile,
+            "dumps_read": suggestions.dumps_read,
+            "total_candidates": len(suggestions.candidates),
+            "candidates": [asdict(c) for c in shown],
+            "skipped": suggestions.skipped,
+        }))
+    else:
+        print(format_suggestions(suggestions, shown, args.profile))
+    for source, reason in suggestions.skipped:
+        print(f"gleaner: skipped {source}: {reason}", file=sys.stderr)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run(args)
+    return run(args) if args.command == "run" else suggest_command(args)
 
 
 if __name__ == "__main__":

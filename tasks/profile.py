@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import soupsieve
+
 from tasks.models import REMOVED_CATEGORIES
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "gleaner" / "profiles"
@@ -34,6 +36,26 @@ class BoilerplateRule:
 
 
 @dataclass(frozen=True)
+class HtmlRule:
+    """Elements of an HTML page removed before its text is read, logged with category.
+
+    text, when set, must match the element's whole text (white space folded); leftover
+    is what the removal may leave alone on its line (a label such as 'Email:'), which
+    then goes with it."""
+
+    selector: str
+    category: str
+    text: re.Pattern[str] | None = None
+    leftover: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True)
+class HtmlProfile:
+    remove: tuple[HtmlRule, ...] = ()
+    blocks: tuple[str, ...] = ()  # inline elements the site shows on a line of their own
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     publication: str
@@ -51,6 +73,7 @@ class Profile:
     bio_label: re.Pattern[str]
     date_lines: tuple[re.Pattern[str], ...]
     issue_weekday: int | None  # 0 = Monday
+    html: HtmlProfile = HtmlProfile()  # last: profiles without [html] still load
 
 
 def _compile(source: Path, where: str, pattern: str) -> re.Pattern[str]:
@@ -66,6 +89,31 @@ def _weekday(source: Path, name: str | None) -> int | None:
     if name not in WEEKDAYS:
         raise ProfileError(f"{source}: dates.issue_weekday: {name!r} is not a weekday")
     return WEEKDAYS.index(name)
+
+
+def _selector(source: Path, where: str, selector: str) -> str:
+    try:
+        soupsieve.compile(selector)
+    except soupsieve.SelectorSyntaxError as exc:
+        raise ProfileError(f"{source}: {where}: bad CSS selector {selector!r}: {exc}") from exc
+    return selector
+
+
+def parse_html(source: Path, data: dict) -> HtmlProfile:
+    """The [html] table: [[html.remove]] rules and the blocks list."""
+    rules = []
+    for i, rule in enumerate(data.get("remove", [])):
+        where = f"html.remove[{i}]"
+        if rule["category"] not in REMOVED_CATEGORIES:
+            raise ProfileError(f"{source}: {where}: unknown category {rule['category']!r}")
+        rules.append(HtmlRule(
+            selector=_selector(source, where, rule["selector"]),
+            category=rule["category"],
+            text=_compile(source, where, rule["text"]) if "text" in rule else None,
+            leftover=_compile(source, where, rule["leftover"]) if "leftover" in rule else None,
+        ))
+    blocks = tuple(_selector(source, "html.blocks", s) for s in data.get("blocks", []))
+    return HtmlProfile(tuple(rules), blocks)
 
 
 def parse_profile(source: Path, data: dict) -> Profile:
@@ -102,6 +150,7 @@ def parse_profile(source: Path, data: dict) -> Profile:
             bio_label=_compile(source, "segment.bio_label", seg["bio_label"]),
             date_lines=tuple(_compile(source, "dates.line_patterns", p) for p in dates["line_patterns"]),
             issue_weekday=_weekday(source, dates.get("issue_weekday")),
+            html=parse_html(source, data.get("html", {})),
         )
     except KeyError as exc:
         raise ProfileError(f"{source}: missing setting {exc.args[0]!r}") from exc
