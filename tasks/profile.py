@@ -17,6 +17,9 @@ from tasks.models import REMOVED_CATEGORIES
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "gleaner" / "profiles"
 DEFAULT_PROFILE = "caci"
+# strptime formats of printed dates, read with commas and full stops as spaces and
+# ordinal suffixes cut ('November 16th, 2015' -> 'November 16 2015')
+DEFAULT_DATE_FORMATS = ("%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y", "%A %d %B %Y", "%Y-%m-%d")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -63,7 +66,7 @@ class Profile:
     category_line: re.Pattern[str]
     title_line: re.Pattern[str]
     byline_prefix: re.Pattern[str]
-    byline_issue_date: re.Pattern[str] | None
+    byline_date: re.Pattern[str] | None
     no_author: frozenset[str]
     author_separator: re.Pattern[str]
     name_particles: frozenset[str]
@@ -72,6 +75,7 @@ class Profile:
     section_heading: re.Pattern[str]
     bio_label: re.Pattern[str]
     date_lines: tuple[re.Pattern[str], ...]
+    date_formats: tuple[str, ...]
     issue_weekday: int | None  # 0 = Monday
     html: HtmlProfile = HtmlProfile()  # last: profiles without [html] still load
 
@@ -99,16 +103,20 @@ def _selector(source: Path, where: str, selector: str) -> str:
     return selector
 
 
+def _category(source: Path, where: str, category: str) -> str:
+    if category not in REMOVED_CATEGORIES:
+        raise ProfileError(f"{source}: {where}: unknown category {category!r}")
+    return category
+
+
 def parse_html(source: Path, data: dict) -> HtmlProfile:
     """The [html] table: [[html.remove]] rules and the blocks list."""
     rules = []
     for i, rule in enumerate(data.get("remove", [])):
         where = f"html.remove[{i}]"
-        if rule["category"] not in REMOVED_CATEGORIES:
-            raise ProfileError(f"{source}: {where}: unknown category {rule['category']!r}")
         rules.append(HtmlRule(
             selector=_selector(source, where, rule["selector"]),
-            category=rule["category"],
+            category=_category(source, where, rule["category"]),
             text=_compile(source, where, rule["text"]) if "text" in rule else None,
             leftover=_compile(source, where, rule["leftover"]) if "leftover" in rule else None,
         ))
@@ -122,10 +130,8 @@ def parse_profile(source: Path, data: dict) -> Profile:
         rules = []
         for i, rule in enumerate(data.get("boilerplate", [])):
             where = f"boilerplate[{i}]"
-            if rule["category"] not in REMOVED_CATEGORIES:
-                raise ProfileError(f"{source}: {where}: unknown category {rule['category']!r}")
             rules.append(BoilerplateRule(
-                category=rule["category"],
+                category=_category(source, where, rule["category"]),
                 lines=frozenset(rule.get("lines", [])),
                 patterns=tuple(_compile(source, where, p) for p in rule.get("patterns", [])),
                 fragments=tuple(_compile(source, where, p) for p in rule.get("fragments", [])),
@@ -138,8 +144,8 @@ def parse_profile(source: Path, data: dict) -> Profile:
             category_line=_compile(source, "metadata.category_line", meta["category_line"]),
             title_line=_compile(source, "metadata.title_line", meta["title_line"]),
             byline_prefix=_compile(source, "segment.byline_prefix", seg["byline_prefix"]),
-            byline_issue_date=(_compile(source, "segment.byline_issue_date", seg["byline_issue_date"])
-                               if "byline_issue_date" in seg else None),
+            byline_date=(_compile(source, "segment.byline_date", seg["byline_date"])
+                         if "byline_date" in seg else None),
             no_author=frozenset(seg.get("no_author", [])),
             author_separator=_compile(source, "segment.author_separators",
                                       "|".join(f"(?:{s})" for s in seg["author_separators"])),
@@ -149,6 +155,7 @@ def parse_profile(source: Path, data: dict) -> Profile:
             section_heading=_compile(source, "segment.section_heading", seg["section_heading"]),
             bio_label=_compile(source, "segment.bio_label", seg["bio_label"]),
             date_lines=tuple(_compile(source, "dates.line_patterns", p) for p in dates["line_patterns"]),
+            date_formats=tuple(dates.get("formats", DEFAULT_DATE_FORMATS)),
             issue_weekday=_weekday(source, dates.get("issue_weekday")),
             html=parse_html(source, data.get("html", {})),
         )

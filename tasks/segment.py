@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import ClassVar
 from datetime import date, datetime
 
 from tasks.models import Article, CleanedDump, Line, Removal, SegmentedDump, Section
-from tasks.profile import Profile
+from tasks.profile import DEFAULT_DATE_FORMATS, Profile
 
 _ORDINAL_SUFFIX = re.compile(r"(?<=\d)(?:st|nd|rd|th)\b")
-_DATE_FORMATS = ("%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y", "%A %d %B %Y", "%Y-%m-%d")
 _MIN_HEADING_LETTERS = 5  # 'NATO: ...' opens no section; 'BACKGROUND: ...' does
 _MAX_AFFILIATION_WORDS = 6  # 'By Jane Roe, Tbilisi': what follows the last name's comma
 _MAX_TITLE_WORDS = 20
@@ -29,10 +29,10 @@ _SENTENCE_END = tuple(".,;:”\"'’")
 _GLUE_POINT = re.compile(r"(?<=[.!?”\"’)])\s*(?=[Bb]y\s)")
 
 
-def parse_date(text: str) -> date | None:
+def parse_date(text: str, formats: tuple[str, ...] = DEFAULT_DATE_FORMATS) -> date | None:
     """A printed date ('January 26, 2022', 'November 16th, 2015', '5 March 2013')."""
     folded = " ".join(_ORDINAL_SUFFIX.sub("", text).replace(",", " ").replace(".", " ").split())
-    for fmt in _DATE_FORMATS:
+    for fmt in formats:
         try:
             return datetime.strptime(folded, fmt).date()
         except ValueError:
@@ -43,6 +43,8 @@ def parse_date(text: str) -> date | None:
 @dataclass(frozen=True)
 class NumericDate:
     """A date printed as digits ('12/3/2003', '08/21/13'), not yet read as month/day or day/month."""
+
+    PRINTED: ClassVar[re.Pattern[str]] = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}")
 
     first: int
     second: int
@@ -121,7 +123,8 @@ def parse_authors(text: str, profile: Profile) -> list[str] | None:
 class Byline:
     authors: list[str]
     prefixed: bool  # 'By Jane Roe' rather than a bare 'Jane Roe'
-    issue_date: NumericDate | None = None
+    # a date printed with the names; a numeric one is read once the whole dump is seen
+    printed_date: NumericDate | date | None = None
 
 
 def parse_byline(text: str, profile: Profile) -> Byline | None:
@@ -130,14 +133,16 @@ def parse_byline(text: str, profile: Profile) -> Byline | None:
         authors = parse_authors(text, profile)
         return Byline(authors, False) if authors else None
     names = text[prefix.end():]
-    issue_date = None
-    if profile.byline_issue_date and (m := profile.byline_issue_date.search(names)):
-        issue_date = NumericDate.parse(m.group("date"))
+    printed_date = None
+    if profile.byline_date and (m := profile.byline_date.search(names)):
+        printed = m.group("date")
+        printed_date = (NumericDate.parse(printed) if NumericDate.PRINTED.fullmatch(printed)
+                        else parse_date(printed, profile.date_formats))
         names = names[:m.start()]
     if names.strip().lower() in profile.no_author:
-        return Byline([], True, issue_date)
+        return Byline([], True, printed_date)
     authors = parse_authors(names, profile)
-    return Byline(authors, True, issue_date) if authors else None
+    return Byline(authors, True, printed_date) if authors else None
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,7 @@ class DateLine:
 def match_date_line(text: str, profile: Profile) -> DateLine | None:
     for pattern in profile.date_lines:
         if m := pattern.fullmatch(text):
-            return DateLine(parse_date(m.group("date")))
+            return DateLine(parse_date(m.group("date"), profile.date_formats))
     return None
 
 
@@ -282,7 +287,8 @@ def _looks_like_title(text: str) -> bool:
 
 def segment_lines(source_file: str, lines: list[Line], profile: Profile) -> tuple[list[Article], list[Removal]]:
     classified = [_classify(line, profile) for line in split_glued_bylines(lines, profile)]
-    dump_order = dump_date_order([c.byline.issue_date for c in classified if c.byline and c.byline.issue_date])
+    dump_order = dump_date_order([c.byline.printed_date for c in classified
+                                  if c.byline and isinstance(c.byline.printed_date, NumericDate)])
     drafts: list[_Draft] = []
     orphans: list[Removal] = []
     current: _Draft | None = None
@@ -301,9 +307,10 @@ def segment_lines(source_file: str, lines: list[Line], profile: Profile) -> tupl
                 if source is not None:
                     current.lines.append(source.no)
             pending.clear()
-            if c.byline.issue_date:  # the byline's own date outweighs a date above it
-                current.published_on = resolve_numeric_date(
-                    c.byline.issue_date, profile.issue_weekday, dump_order) or current.published_on
+            printed = c.byline.printed_date  # the byline's own date outweighs a date above it
+            if isinstance(printed, NumericDate):
+                printed = resolve_numeric_date(printed, profile.issue_weekday, dump_order)
+            current.published_on = printed or current.published_on
             drafts.append(current)
         elif kind == "date" and current is not None and not current.has_text and not current.has_date_line:
             current.published_on, current.has_date_line = c.date_line.value, True

@@ -343,3 +343,19 @@ def test_a_listing_prints_date_title_and_category_above_each_byline(profile):
     ]
     assert [(r.line_no, r.category) for r in removed if r.category != "category_label"] == [(6, "navigation")]
     assert_conserved("listing.txt", lines, profile)
+
+
+def test_a_profile_can_print_written_dates_in_bylines_and_its_own_date_formats(tmp_path):
+    from tasks.profile import PROFILES_DIR, load_profile
+
+    text = (PROFILES_DIR / "caci.toml").read_text(encoding="utf-8")
+    text = text.replace("byline_date = ", "byline_date = '\\s*\\|\\s*(?P<date>.+)$'\nold_byline_date = ")
+    text = text.replace("issue_weekday = ", "formats = ['%d %m %Y', '%B %d %Y']\nissue_weekday = ")
+    text = text.replace("line_patterns = [", "line_patterns = [\n    '^(?P<date>\\d{2}\\.\\d{2}\\.\\d{4})$',")
+    site = tmp_path / "site.toml"
+    site.write_text(text, encoding="utf-8")
+    profile = load_profile(str(site))
+    articles, _ = segment(["By Jane Roe | March 12, 2024", "The first text.",
+                           "By John Doe", "14.03.2024", "The second text."], profile)
+    assert [(a.authors, a.published_on) for a in articles] == [
+        (["Jane Roe"], date(2024, 3, 12)), (["John Doe"], date(2024, 3, 14))]
