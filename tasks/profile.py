@@ -73,6 +73,7 @@ class Profile:
     not_name_words: frozenset[str]
     max_name_words: int
     section_heading: re.Pattern[str]
+    heading_line: re.Pattern[str] | None
     bio_label: re.Pattern[str]
     date_lines: tuple[re.Pattern[str], ...]
     date_formats: tuple[str, ...]
@@ -153,6 +154,8 @@ def parse_profile(source: Path, data: dict) -> Profile:
             not_name_words=frozenset(seg.get("not_name_words", [])),
             max_name_words=int(seg.get("max_name_words", 5)),
             section_heading=_compile(source, "segment.section_heading", seg["section_heading"]),
+            heading_line=(_compile(source, "segment.heading_line", seg["heading_line"])
+                          if "heading_line" in seg else None),
             bio_label=_compile(source, "segment.bio_label", seg["bio_label"]),
             date_lines=tuple(_compile(source, "dates.line_patterns", p) for p in dates["line_patterns"]),
             date_formats=tuple(dates.get("formats", DEFAULT_DATE_FORMATS)),

@@ -185,6 +185,13 @@ class _Draft:
     def has_text(self) -> bool:
         return bool(self.content_lines or self.bio_lines)
 
+    def open_section(self, heading: str, no: int) -> None:
+        """A heading printed on a line of its own: the body shows it, the section's text
+        starts with the next paragraph."""
+        self.sections.append((heading, []))
+        self.body.append(heading)
+        self.content_lines.append(no)
+
     def add_text(self, no: int, text: str, printed: str | None = None) -> None:
         """A paragraph; `printed` is how the body shows it when it differs (with its heading)."""
         if self.bio is not None:
@@ -219,7 +226,7 @@ class _Draft:
 @dataclass(frozen=True)
 class _Classified:
     line: Line
-    kind: str  # text, byline, name, date, bio, section, category, title
+    kind: str  # text, byline, name, date, bio, section, heading, category, title
     byline: Byline | None = None
     date_line: DateLine | None = None
 
@@ -246,6 +253,8 @@ def _is_upper_case(text: str) -> bool:
 def _classify(line: Line, profile: Profile) -> _Classified:
     if line.role != "text":
         return _Classified(line, line.role)
+    if profile.heading_line and profile.heading_line.fullmatch(line.text):
+        return _Classified(line, "heading")
     if _is_upper_case(line.text):  # an upper-case title ('KAZAKHSTAN: THE VOTE'), not a section
         return _Classified(line, "text")
     if (date_line := match_date_line(line.text, profile)) is not None:
@@ -334,6 +343,8 @@ def segment_lines(source_file: str, lines: list[Line], profile: Profile) -> tupl
         elif kind == "bio":
             current.bio = []
             current.add_text(line.no, line.text[profile.bio_label.match(line.text).end():])
+        elif kind == "heading" and current.bio is None:
+            current.open_section(profile.heading_line.fullmatch(line.text).group("heading"), line.no)
         elif kind == "section" and current.bio is None:
             m = section_heading(line.text, profile)
             current.sections.append((m.group("heading"), []))

@@ -359,3 +359,21 @@ def test_a_profile_can_print_written_dates_in_bylines_and_its_own_date_formats(t
                            "By John Doe", "14.03.2024", "The second text."], profile)
     assert [(a.authors, a.published_on) for a in articles] == [
         (["Jane Roe"], date(2024, 3, 12)), (["John Doe"], date(2024, 3, 14))]
+
+
+def test_a_profile_can_print_section_headings_on_lines_of_their_own(tmp_path):
+    from tasks.profile import PROFILES_DIR, load_profile
+
+    text = (PROFILES_DIR / "caci.toml").read_text(encoding="utf-8")
+    text = text.replace("bio_label = ", "heading_line = '(?P<heading>THE [A-Z ]+)'\nbio_label = ")
+    site = tmp_path / "site.toml"
+    site.write_text(text, encoding="utf-8")
+    profile = load_profile(str(site))
+    lines = ["By Jane Roe", "The lede.", "THE CONTEXT", "First context paragraph.", "Second one.",
+             "THE OUTLOOK", "Outlook paragraph.", "AUTHOR'S BIO: Jane Roe writes."]
+    [a] = segment(lines, profile)[0]
+    assert [(s.heading, s.text) for s in a.sections] == [
+        ("THE CONTEXT", "First context paragraph.\n\nSecond one."), ("THE OUTLOOK", "Outlook paragraph.")]
+    assert a.body.split("\n\n") == ["The lede.", "THE CONTEXT", "First context paragraph.", "Second one.",
+                                    "THE OUTLOOK", "Outlook paragraph."]
+    assert a.content_lines == [2, 3, 4, 5, 6, 7]
