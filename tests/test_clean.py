@@ -32,6 +32,9 @@ def removed_of(lines, profile):
     ("pexels-qasimmirzaie-19127799 copy", "image_caption"),
     ("Armenia and Israel Flags against Blue Sky · Free Stock Photo", "image_caption"),
     ("kabul_market.jpg", "image_caption"),
+    ("Image source: Kremlin.ru", "image_caption"),
+    ("Photo by Jane Roe/Reuters", "image_caption"),
+    ("PHOTO: AFP", "image_caption"),
 ])
 def test_whole_boilerplate_lines_are_removed_with_their_category(profile, line, category):
     kept, removed = removed_of(["Some text of the article.", line], profile)
@@ -71,6 +74,8 @@ def test_published_in_and_read_lines_are_removed_but_kept_as_metadata(profile):
     "AFPC analysts noted that the Credit: line was missing from the report.",
     "Read together, these statements show a shift in Moscow's policy.",
     "The newsletter of the ministry reported the decision on Monday.",
+    "Photo by photo, the exhibition traced the city's history across two centuries of its growth and decline.",
+    "Source: the ministry said that the talks would resume in Ashgabat next week, after the holidays ended.",
 ])
 def test_content_that_resembles_boilerplate_is_kept(profile, line):
     kept, removed = removed_of([line], profile)
