@@ -30,8 +30,8 @@ from tasks.clean import clean_dump
 from tasks.dedup import DedupResult, deduplicate
 from tasks.discover import Discovery, batches, discover
 from tasks.extract import ExtractError, extract_dump
-from tasks.load import (DqRow, DumpRow, RunRows, connect, export_parquet, in_transaction, known_articles,
-                        loaded_dumps, record_run, stage_run)
+from tasks.load import (DqRow, DumpRow, RunRows, export_parquet, in_transaction, known_articles, loaded_dumps,
+                        next_version, open_published, record_run, stage_run, writer_lock)
 from tasks.models import CleanedDump, Dump, ExtractedDump, Quarantine, SegmentedDump
 from tasks.profile import DEFAULT_PROFILE, load_profile
 from tasks.segment import segment_dump
@@ -214,25 +214,25 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
         quarantined.extend(refused)
         return passed
 
-    con = connect(warehouse)
-    try:
-        found = discover_dumps(raw, con)
-        quarantined += found.refused
-        segmented: list[SegmentedDump] = []
-        for batch_no, batch in enumerate(batches(found.new, int(batch_mb * 1e6)), start=1):
-            extracted, refused = extract_batch(batch, profile, batch_no)
-            quarantined += refused
-            extracted = gate("extract", extracted, batch_no)
-            cleaned = gate("clean", clean_batch(extracted, profile, batch_no), batch_no)
-            segmented += gate("segment", segment_batch(cleaned, profile, batch_no), batch_no)
+    with writer_lock(warehouse):
+        with open_published(warehouse) as published:
+            found = discover_dumps(raw, published)
+            quarantined += found.refused
+            segmented: list[SegmentedDump] = []
+            for batch_no, batch in enumerate(batches(found.new, int(batch_mb * 1e6)), start=1):
+                extracted, refused = extract_batch(batch, profile, batch_no)
+                quarantined += refused
+                extracted = gate("extract", extracted, batch_no)
+                cleaned = gate("clean", clean_batch(extracted, profile, batch_no), batch_no)
+                segmented += gate("segment", segment_batch(cleaned, profile, batch_no), batch_no)
 
-        deduped = dedup_articles(segmented, con)
-        dedup_gate = validate_batch("dedup", deduped.articles, 0)
-        rows.dq.append(dq_row(dedup_gate))
-        if not dedup_gate.success:
-            segmented, refused = split_by_gate(segmented, dedup_gate)
-            quarantined += refused
-            deduped = dedup_articles(segmented, con)
+            deduped = dedup_articles(segmented, published)
+            dedup_gate = validate_batch("dedup", deduped.articles, 0)
+            rows.dq.append(dq_row(dedup_gate))
+            if not dedup_gate.success:
+                segmented, refused = split_by_gate(segmented, dedup_gate)
+                quarantined += refused
+                deduped = dedup_articles(segmented, published)
 
         rows.dumps_skipped = len(found.already_loaded)
         rows.articles_new, rows.articles_updated = len(deduped.new_ids), len(deduped.updated_ids)
@@ -240,12 +240,11 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
         rows.removed = [r for s in segmented for r in s.removed]
         rows.dumps = [dump_row(s.dump, "loaded", encoding=s.encoding, articles=len(s.articles))
                       for s in segmented] + [quarantine_row(q) for q in quarantined]
-        load_gate = load_rows(rows, con)
-        if not load_gate.success:
-            quarantined += refuse_load(con, rows, segmented, load_gate, quarantined)
-        export_parquet(con, warehouse)
-    finally:
-        con.close()
+        with next_version(warehouse) as con:  # published when the block ends
+            load_gate = load_rows(rows, con)
+            if not load_gate.success:
+                quarantined += refuse_load(con, rows, segmented, load_gate, quarantined)
+        export_parquet(warehouse)
 
     summary = summarise(rows, warehouse, found, quarantined)
     for source_file, reason in summary.quarantined:

@@ -1,15 +1,24 @@
-"""Load: write a run's results into the warehouse, all or nothing.
+"""Load: write a run's results into the warehouse, all or nothing, without blocking readers.
 
-The DuckDB file DIR/gleaner.duckdb is the warehouse's source of truth. A run's rows go in
-inside one transaction; the load gate validates the staged tables before COMMIT, so a
-failed check or a run killed midway leaves the warehouse as it was. After the commit each
-table is exported to DIR/parquet/<table>/<table>.parquet (zstd), replacing the previous
-file atomically.
+The DuckDB file DIR/gleaner.duckdb is the warehouse's source of truth, and analysts may
+hold it open read-only at any time. DuckDB lets a file have one writer or many readers,
+never both, so a run never writes the published file: it copies it to a private next
+version, writes its rows there inside one transaction that the load gate checks before
+COMMIT, and publishes the new version by an atomic rename. Readers that had the old file
+open keep reading the old version; new readers see the new one; nobody sees half a load.
+A run killed midway leaves the published file as it was. One run writes at a time: a lock
+file (DIR/.gleaner.lock) refuses a second.
+
+After publishing, each table is exported to DIR/parquet/<table>/<table>.parquet (zstd),
+each file replaced atomically.
 """
 from __future__ import annotations
 
+import fcntl
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +32,8 @@ from tasks.dedup import Occurrence, author_key
 from tasks.models import Article, Removal, Section
 
 DB_FILE = "gleaner.duckdb"
+NEXT_DB_FILE = ".gleaner.duckdb.next"  # the version a run writes, until it is published
+LOCK_FILE = ".gleaner.lock"
 Outcome = TypeVar("Outcome")
 
 # Contract columns first, in contract order; Gleaner's own columns after them.
@@ -69,7 +80,7 @@ _DUCKDB_TYPES = {
 
 
 class WarehouseBusy(RuntimeError):
-    """Another process holds the warehouse open for writing."""
+    """Another run (or process) is writing the warehouse."""
 
 
 @dataclass(frozen=True)
@@ -117,19 +128,59 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
 
 
-def connect(warehouse_dir: Path) -> duckdb.DuckDBPyConnection:
-    """The warehouse's database, created with its tables if missing."""
+@contextmanager
+def writer_lock(warehouse_dir: Path) -> Iterator[None]:
+    """Hold the warehouse's writer lock; another run holding it is refused with a reason."""
     warehouse_dir.mkdir(parents=True, exist_ok=True)
+    path = warehouse_dir / LOCK_FILE
+    with path.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise WarehouseBusy(f"another run is writing the warehouse {warehouse_dir} (it holds {path}); "
+                                "try again when it has finished") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def open_published(warehouse_dir: Path) -> duckdb.DuckDBPyConnection:
+    """The published warehouse, read-only (created empty, with its tables, if missing)."""
     path = warehouse_dir / DB_FILE
+    if not path.exists():
+        with next_version(warehouse_dir):
+            pass
     try:
-        con = duckdb.connect(str(path))
+        return duckdb.connect(str(path), read_only=True)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
-            raise WarehouseBusy(f"{path} is open for writing by another process (another run?); "
-                                "try again when it has finished") from exc
+            raise WarehouseBusy(f"{path} is held open for writing by another process; "
+                                "analysts should open it with read_only=True") from exc
         raise
-    create_tables(con)
-    return con
+
+
+@contextmanager
+def next_version(warehouse_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A writable copy of the published warehouse, published by an atomic rename when the
+    block ends normally and discarded when it raises. Call with the writer lock held and
+    no connection of this process open on the published file."""
+    published, draft = warehouse_dir / DB_FILE, warehouse_dir / NEXT_DB_FILE
+    for leftover in (draft, draft.with_name(draft.name + ".wal")):  # of a run that was killed
+        leftover.unlink(missing_ok=True)
+    if published.exists():
+        shutil.copyfile(published, draft)
+    con = duckdb.connect(str(draft))
+    try:
+        create_tables(con)
+        yield con
+        con.execute("CHECKPOINT")  # everything in the file itself: no write-ahead log to carry
+    except BaseException:
+        con.close()
+        draft.unlink(missing_ok=True)
+        raise
+    con.close()
+    os.replace(draft, published)
 
 
 def loaded_dumps(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
@@ -237,11 +288,12 @@ def in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], Outcome],
     return outcome
 
 
-def export_parquet(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> None:
-    """Every table as one zstd Parquet file, each replaced atomically."""
-    for table in SCHEMA:
-        folder = warehouse_dir / "parquet" / table
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / f".{table}.parquet.partial"
-        pq.write_table(con.sql(f"SELECT * FROM {table}").to_arrow_table(), partial, compression="zstd")
-        os.replace(partial, folder / f"{table}.parquet")
+def export_parquet(warehouse_dir: Path) -> None:
+    """Every table of the published warehouse as one zstd Parquet file, each replaced atomically."""
+    with duckdb.connect(str(warehouse_dir / DB_FILE), read_only=True) as con:
+        for table in SCHEMA:
+            folder = warehouse_dir / "parquet" / table
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = folder / f".{table}.parquet.partial"
+            pq.write_table(con.sql(f"SELECT * FROM {table}").to_arrow_table(), partial, compression="zstd")
+            os.replace(partial, folder / f"{table}.parquet")
