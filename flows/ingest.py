@@ -11,6 +11,7 @@ ends Failed, with the summary as its result.
 """
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -134,6 +135,24 @@ def load_rows(rows: RunRows, con: duckdb.DuckDBPyConnection) -> validate.GateRes
 
 # --- helpers of the flow ---------------------------------------------------------------
 
+@dataclass
+class Progress:
+    """Dumps and bytes read so far, for a progress line after every batch."""
+
+    total_dumps: int
+    total_bytes: int
+    dumps: int = 0
+    bytes: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def advance(self, batch: list[Dump]) -> str:
+        self.dumps += len(batch)
+        self.bytes += sum(d.bytes for d in batch)
+        rate = self.bytes / 1e6 / max(time.monotonic() - self.started, 1e-9)
+        return (f"progress: {self.dumps}/{self.total_dumps} dumps, "
+                f"{self.bytes / 1e6:.1f}/{self.total_bytes / 1e6:.1f} MB, {rate:.1f} MB/s")
+
+
 def dq_row(result: validate.GateResult) -> DqRow:
     return DqRow(result.step, result.suite, result.success, result.evaluated, result.failed, result.details)
 
@@ -219,12 +238,14 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
             found = discover_dumps(raw, published)
             quarantined += found.refused
             segmented: list[SegmentedDump] = []
+            progress = Progress(total_dumps=len(found.new), total_bytes=sum(d.bytes for d in found.new))
             for batch_no, batch in enumerate(batches(found.new, int(batch_mb * 1e6)), start=1):
                 extracted, refused = extract_batch(batch, profile, batch_no)
                 quarantined += refused
                 extracted = gate("extract", extracted, batch_no)
                 cleaned = gate("clean", clean_batch(extracted, profile, batch_no), batch_no)
                 segmented += gate("segment", segment_batch(cleaned, profile, batch_no), batch_no)
+                get_run_logger().info(progress.advance(batch))
 
             deduped = dedup_articles(segmented, published)
             dedup_gate = validate_batch("dedup", deduped.articles, 0)

@@ -181,3 +181,12 @@ def test_the_command_line_refuses_a_broken_profile_before_starting(tmp_path):
     profile.write_text("name = 'x'\n[[boilerplate]]\ncategory = 'adverts'\n")
     assert main(["run", "--raw", str(tmp_path), "--warehouse", str(tmp_path / "wh"), "--profile", str(profile)]) == 2
     assert not (tmp_path / "wh").exists()
+
+
+def test_progress_lines_count_dumps_and_megabytes():
+    from flows.ingest import Progress
+    from tasks.models import Dump
+
+    progress = Progress(total_dumps=3, total_bytes=3_000_000)
+    line = progress.advance([Dump("a.txt", None, "", 1_000_000, "txt"), Dump("b.txt", None, "", 1_000_000, "txt")])
+    assert line.startswith("progress: 2/3 dumps, 2.0/3.0 MB, ") and line.endswith(" MB/s")
