@@ -29,8 +29,10 @@ from charset_normalizer import from_bytes
 from tasks.models import Dump, ExtractedDump, Removal
 from tasks.profile import HtmlRule, Profile
 
-MAX_EXPANDED_BYTES = 1 << 30  # a gzip dump expanding past 1 GiB is refused, not read
+MAX_EXPANDED_BYTES = 256 << 20  # a gzip dump expanding past this is refused (a bomb), not read
+_GZIP_CHUNK = 1 << 20
 _BINARY_CONTROL_SHARE = 0.01  # text has almost no NULs or C0 controls besides \t \n \r
+_MAX_CHAOS = 0.2  # charset-normalizer's mess ratio above which a guess reads as noise
 _BLOCK_TAGS = frozenset((
     "address", "article", "aside", "blockquote", "caption", "center", "dd", "details", "dialog",
     "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2",
@@ -56,15 +58,19 @@ def read_bytes(dump: Dump) -> bytes:
     try:
         if not dump.format.endswith(".gz"):
             return dump.path.read_bytes()
+        chunks, size = [], 0
         with gzip.open(dump.path, "rb") as fh:
-            data = fh.read(MAX_EXPANDED_BYTES + 1)
+            while chunk := fh.read(_GZIP_CHUNK):
+                size += len(chunk)
+                if size > MAX_EXPANDED_BYTES:
+                    raise ExtractError(f"gzip archive expands past {MAX_EXPANDED_BYTES >> 20} MiB "
+                                       "(a decompression bomb?); refused")
+                chunks.append(chunk)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise ExtractError(f"broken gzip archive: {exc}") from exc
     except OSError as exc:
         raise ExtractError(f"cannot be read: {exc.strerror or exc}") from exc
-    if len(data) > MAX_EXPANDED_BYTES:
-        raise ExtractError(f"gzip archive expands past {MAX_EXPANDED_BYTES >> 20} MiB; refused")
-    return data
+    return b"".join(chunks)
 
 
 def looks_binary(data: bytes) -> bool:
@@ -85,9 +91,15 @@ def decode(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    guess = from_bytes(data).best()
-    if guess is None:
-        return data.decode("utf-8", errors="replace"), "utf-8"
+    as_utf8 = data.decode("utf-8", errors="replace")
+    broken = as_utf8.count("\ufffd")
+    if sum(1 for ch in as_utf8 if ord(ch) > 127) - broken > broken:
+        # UTF-8 with a few broken bytes: each shows as U+FFFD, and the extract gate
+        # refuses a dump where too many are
+        return as_utf8, "utf-8"
+    guess = from_bytes(data).best()  # no valid UTF-8 beyond ASCII: a legacy code page
+    if guess is None or guess.chaos > _MAX_CHAOS:
+        raise ExtractError("not decodable as text: neither UTF-8 nor any single-byte encoding reads it cleanly")
     return str(guess), guess.encoding
 
 
@@ -225,6 +237,7 @@ def html_to_lines(html: str, profile: Profile, source_file: str = "") -> tuple[l
 def extract_dump(dump: Dump, profile: Profile) -> ExtractedDump:
     data = read_bytes(dump)
     text, encoding = decode(data)
+    text = text.replace("\x00", "")  # a stray NUL in text is noise, and no database wants it
     if not dump.format.startswith("html"):
         return ExtractedDump(dump, split_lines(text), encoding, text.count("\ufffd"))
     lines, removed = html_to_lines(text, profile, dump.source_file)
