@@ -1,13 +1,15 @@
 # Two commands on a fresh machine:
 #   make sample   set up .venv, then load the bundled sample dumps into warehouse/
-#   make test     set up .venv, then run the tests
+#   make test     set up .venv and headless Chromium (for tests/test_ui.py), then run the tests
 # Set-up installs exactly what uv.lock pins (uv itself comes from PyPI into .venv).
+# Chromium is a system package: installed with apt-get when missing (as root, else with sudo).
 
 PYTHON ?= python3
 VENV := .venv
 UV_VERSION := 0.13.9
 
-.PHONY: setup sample test clean
+.PHONY: setup chromium sample test clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 setup: $(VENV)/.installed
 
@@ -20,7 +22,12 @@ $(VENV)/.installed: pyproject.toml uv.lock
 sample: setup
 	$(VENV)/bin/gleaner run --raw data/raw --warehouse warehouse
 
-test: setup
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	@chromium --version
+
+test: setup chromium
 	$(VENV)/bin/python -m pytest
 
 clean:

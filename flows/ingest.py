@@ -26,7 +26,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
-from tasks import validate
+from tasks import report, validate
+from tasks.analytics import build_search_index
 from tasks.clean import clean_dump
 from tasks.dedup import DedupResult, deduplicate
 from tasks.discover import Discovery, batches, discover
@@ -122,6 +123,8 @@ def dedup_articles(segmented: list[SegmentedDump], con: duckdb.DuckDBPyConnectio
 def load_rows(rows: RunRows, con: duckdb.DuckDBPyConnection) -> validate.GateResult:
     def stage_and_check() -> validate.GateResult:
         stage_run(con, rows)
+        if rows.articles:  # the search index follows the articles, in the same transaction
+            build_search_index(con)
         result = validate.validate_frame("load", validate.load_frame(con))
         if result.success:
             rows.dq.append(dq_row(result))
@@ -214,6 +217,19 @@ def summarise(rows: RunRows, warehouse: Path, found: Discovery, quarantined: lis
     )
 
 
+@task(name="report", cache_policy=NO_CACHE)
+def report_run(summary: RunSummary, rows: RunRows, gates: list[validate.GateResult], warehouse: Path) -> None:
+    """Data Docs into the warehouse, and the run's summary, checks and docs link as Prefect
+    artifacts. Docs that fail to build are logged, not fatal: the data is published."""
+    try:
+        docs = report.build_data_docs(gates, warehouse, rows.run_id)
+    except (report.DocsError, OSError) as exc:
+        get_run_logger().error("Data Docs not built: %s", exc)
+        docs = None
+    report.publish_artifacts(summary.as_dict(), [asdict(d) for d in rows.dq], docs)
+    get_run_logger().info("report: Data Docs at %s", docs)
+
+
 # --- the flow --------------------------------------------------------------------------
 
 @flow(name="ingest", log_prints=True)
@@ -224,11 +240,12 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
     rows = RunRows(run_id=str(flow_run.id or uuid.uuid4()), started_at=datetime.now(timezone.utc),
                    raw_dir=str(raw.resolve()))
     quarantined: list[Quarantine] = []
+    gates: list[validate.GateResult] = []  # every suite validated, in order, for dq_results and Data Docs
 
     def gate(step: str, records: list[Record], batch_no: int) -> list[Record]:
         """Validate a step's output; pass on the records of the dumps that passed it."""
         result = validate_batch(step, records, batch_no)
-        rows.dq.append(dq_row(result))
+        gates.append(result)
         passed, refused = split_by_gate(records, result)
         quarantined.extend(refused)
         return passed
@@ -249,7 +266,7 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
 
             deduped = dedup_articles(segmented, published)
             dedup_gate = validate_batch("dedup", deduped.articles, 0)
-            rows.dq.append(dq_row(dedup_gate))
+            gates.append(dedup_gate)
             if not dedup_gate.success:
                 segmented, refused = split_by_gate(segmented, dedup_gate)
                 quarantined += refused
@@ -261,13 +278,16 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
         rows.removed = [r for s in segmented for r in s.removed]
         rows.dumps = [dump_row(s.dump, "loaded", encoding=s.encoding, articles=len(s.articles))
                       for s in segmented] + [quarantine_row(q) for q in quarantined]
+        rows.dq = [dq_row(g) for g in gates]
         with next_version(warehouse) as con:  # published when the block ends
             load_gate = load_rows(rows, con)
             if not load_gate.success:
                 quarantined += refuse_load(con, rows, segmented, load_gate, quarantined)
+        gates.append(load_gate)
         export_parquet(warehouse)
+        summary = summarise(rows, warehouse, found, quarantined)
+        report_run(summary, rows, gates, warehouse)
 
-    summary = summarise(rows, warehouse, found, quarantined)
     for source_file, reason in summary.quarantined:
         get_run_logger().error("quarantined %s: %s", source_file, reason)
     if quarantined:

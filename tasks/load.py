@@ -28,6 +28,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tasks.analytics import create_views
 from tasks.dedup import Occurrence, author_key
 from tasks.models import Article, Removal, Section
 
@@ -173,6 +174,7 @@ def next_version(warehouse_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect(str(draft))
     try:
         create_tables(con)
+        create_views(con)
         yield con
         con.execute("CHECKPOINT")  # everything in the file itself: no write-ahead log to carry
     except BaseException:

@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,11 @@ SUITES_DIR = Path(__file__).resolve().parent.parent / "expectations"
 SAMPLE_SIZE = 5
 #: Long texts (article bodies) are cut to this many characters in details.
 SAMPLE_CHARS = 200
+#: Keys of a COMPLETE expectation result that list every failing row; the Data Docs show
+#: GX's partial lists (up to 20 values) instead, and row numbers of a gate frame mean nothing
+#: to a reader, so GateResult.validation leaves these out.
+ROW_LISTS = frozenset({"unexpected_list", "unexpected_index_list", "unexpected_index_query",
+                       "partial_unexpected_index_list"})
 
 EXTRACT_COLUMNS = ["source_file", "encoding", "n_lines", "n_chars", "nonblank_lines", "replacement_ratio"]
 CLEAN_COLUMNS = ["source_file", "status", "line_no", "category", "text"]
@@ -74,6 +79,9 @@ class GateResult:
     failed: int  # expectations that failed
     failures: dict[str, list[str]]  # source_file -> human reasons (meta.reason), for quarantine
     details: str  # JSON: per failed expectation its type, column, reason, counts, sample values
+    # GX's ExpectationSuiteValidationResult as JSON, for the Data Docs (tasks/report.py), with
+    # the row lists dropped and long values cut. None when nothing was validated (empty frame).
+    validation: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 # --- suites and validation ----------------------------------------------------------------
@@ -157,7 +165,15 @@ def validate_frame(step: str, frame: pd.DataFrame) -> GateResult:
         failed=int(statistics["unsuccessful_expectations"]),
         failures=failures,
         details=json.dumps(details, ensure_ascii=False, allow_nan=False, default=_json_scalar),
+        validation=_for_docs(outcome.to_json_dict()),
     )
+
+
+def _for_docs(validation: dict[str, Any]) -> dict[str, Any]:
+    """A validation result as JSON, small enough to keep for the whole run."""
+    for result in validation["results"]:
+        result["result"] = {key: _sample(value) for key, value in result["result"].items() if key not in ROW_LISTS}
+    return validation
 
 
 def _exception_message(exception_info: dict) -> str | None:

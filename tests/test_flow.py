@@ -63,6 +63,9 @@ def test_seeds_load_incrementally_and_a_rerun_adds_nothing(seeds_subset, tmp_pat
         FROM articles a JOIN article_occurrences o USING (article_id)
         WHERE list_contains(a.authors, 'Aleksandar Ivanović') GROUP BY ALL""")
     assert rows == [("Analytical Articles", ["002_6e42fd3a90233009.txt", "003_35064c43d4260e56.txt"])]
+    # Data Docs show every suite, offline
+    docs = (warehouse / "data_docs" / "index.html").read_text(encoding="utf-8")
+    assert all(suite in docs for suite in ("extract", "clean", "segment", "dedup", "load"))
     # Every table is in Parquet too, with the database's rows.
     for table in TABLES:
         assert pq.read_table(warehouse / "parquet" / table / f"{table}.parquet").num_rows == again[table]
@@ -190,3 +193,17 @@ def test_progress_lines_count_dumps_and_megabytes():
     progress = Progress(total_dumps=3, total_bytes=3_000_000)
     line = progress.advance([Dump("a.txt", None, "", 1_000_000, "txt"), Dump("b.txt", None, "", 1_000_000, "txt")])
     assert line.startswith("progress: 2/3 dumps, 2.0/3.0 MB, ") and line.endswith(" MB/s")
+
+
+def test_a_published_warehouse_has_the_analysts_views_and_search(seeds_subset, tmp_path):
+    from tasks.analytics import load_fts
+
+    warehouse = tmp_path / "wh"
+    state, _ = run_ingest(seeds_subset("000", "001"), warehouse)
+    assert state.is_completed()
+    with duckdb.connect(str(warehouse / "gleaner.duckdb"), read_only=True) as con:
+        load_fts(con)
+        assert con.execute("SELECT articles FROM authors WHERE author = 'Syed Fazl-e-Haider'").fetchone() == (2,)
+        found = con.execute("SELECT authors FROM search_articles('Caspian naval') LIMIT 1").fetchone()
+        assert found == (["Syed Fazl-e-Haider"],)
+        assert con.execute("SELECT count(*) FROM load_history").fetchone() == (1,)

@@ -2,6 +2,7 @@
 and lets good input through."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -191,7 +192,7 @@ def test_extract_gate_blames_empty_blank_and_undecodable_dumps() -> None:
         "empty.txt": ["the dump is empty", "the dump holds only blank lines"],
         "blank.txt": ["the dump holds only blank lines"],
         "garbled.txt": ["more than 1% of the dump could not be decoded"],
-        "sjis.txt": ["the dump was decoded with an unexpected encoding"],
+        "sjis.txt": ["the dump was decoded with an encoding that a Western European publication does not use (a misdetection?)"],
     }
     assert result.failed == 4
 
@@ -429,3 +430,33 @@ def test_load_gate_blames_an_article_stored_twice(staged: duckdb.DuckDBPyConnect
     staged.execute("INSERT INTO articles VALUES ('fedcba9876543210', 'teaser', 0)")
     result = validate.validate_frame("load", validate.load_frame(staged))
     assert result.failures == {"a.txt": ["an article is stored more than once"]}
+
+
+# --- what the gates keep for the Data Docs ---------------------------------------------------------
+
+
+def test_gate_result_keeps_its_validation_for_the_docs() -> None:
+    articles = [
+        article("none.txt", article_id=None, body="Text one " * 100),
+        article("twin1.txt", article_id="aaaaaaaaaaaaaaaa", body="Same full text " * 100),
+        article("twin2.txt", article_id="bbbbbbbbbbbbbbbb", body="Same full text " * 100),
+    ]
+    result = validate.validate_frame("dedup", validate.dedup_frame(articles))
+    validation = result.validation
+    assert validation["suite_name"] == "dedup" and validation["success"] is False
+    assert validation["statistics"]["evaluated_expectations"] == result.evaluated
+    assert validation["statistics"]["unsuccessful_expectations"] == result.failed
+    # Strict JSON, without the per-row lists, with long values cut.
+    json.dumps(validation, allow_nan=False)
+    failed = [r["result"] for r in validation["results"] if not r["success"]]
+    assert len(failed) == result.failed
+    assert all(not validate.ROW_LISTS & r.keys() for r in failed)
+    [texts] = [r["partial_unexpected_list"] for r in failed if r["unexpected_count"] == 2]
+    assert all(len(text) <= validate.SAMPLE_CHARS + 1 and text.endswith("…") for text in texts)
+    # It is no part of the result's identity or of its repr.
+    assert result == dataclasses.replace(result, validation=None)
+    assert "validation" not in repr(result)
+
+
+def test_empty_batch_has_no_validation() -> None:
+    assert validate.validate_frame("dedup", validate.dedup_frame([])).validation is None
