@@ -25,7 +25,7 @@ sample: setup
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
-	@chromium --version
+	@chromium --version 2>/dev/null
 
 test: setup chromium
 	$(VENV)/bin/python -m pytest

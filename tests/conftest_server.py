@@ -141,7 +141,8 @@ def stop(process: subprocess.Popen, timeout: float = 15) -> None:
 
 def healthy(api_url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+        no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
+        with no_proxy.open(f"{api_url}/health", timeout=2) as response:
             return response.status == 200
     except OSError:
         return False

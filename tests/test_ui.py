@@ -127,6 +127,8 @@ class Chromium:
 
 @pytest.fixture(scope="module")
 def browser():
+    for old in OUTPUT.glob("ui-*.png"):  # what is there is this session's
+        old.unlink()
     chromium = Chromium()
     try:
         yield chromium
@@ -163,6 +165,7 @@ def test_the_flow_run_page_lists_the_run_summary_and_the_dq_table(browser, live_
     assert "data-docs" in kinds, cards
     assert browser.js("document.querySelector('li.p-tab#artifacts').classList.contains('p-tab__active')")
     assert browser.js("document.body.innerText").count(ingest_run.name) >= 1
+    browser.js("document.querySelector('.flow-run-artifacts').scrollIntoView()")
     browser.screenshot("flow-run-artifacts")
 
     # The DQ table: one row per Great Expectations suite validated, every one passed.
