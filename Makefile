@@ -31,4 +31,4 @@ test: setup chromium
 	$(VENV)/bin/python -m pytest
 
 clean:
-	rm -rf $(VENV) warehouse/gleaner.duckdb* warehouse/parquet
+	rm -rf $(VENV) warehouse/gleaner.duckdb* warehouse/.gleaner* warehouse/parquet warehouse/data_docs
