@@ -223,8 +223,8 @@ def report_run(summary: RunSummary, rows: RunRows, gates: list[validate.GateResu
     artifacts. Docs that fail to build are logged, not fatal: the data is published."""
     try:
         docs = report.build_data_docs(gates, warehouse, rows.run_id)
-    except (report.DocsError, OSError) as exc:
-        get_run_logger().error("Data Docs not built: %s", exc)
+    except Exception as exc:  # noqa: BLE001 - the data is published; missing docs must not fail the run
+        get_run_logger().error("Data Docs not built: %s: %s", type(exc).__name__, exc)
         docs = None
     report.publish_artifacts(summary.as_dict(), [asdict(d) for d in rows.dq], docs)
     get_run_logger().info("report: Data Docs at %s", docs)
@@ -235,7 +235,7 @@ def report_run(summary: RunSummary, rows: RunRows, gates: list[validate.GateResu
 @flow(name="ingest", log_prints=True)
 def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, batch_mb: float = 32.0) -> State:
     """Load every new dump below raw_dir into the warehouse at warehouse_dir."""
-    raw, warehouse = Path(raw_dir), Path(warehouse_dir)
+    raw, warehouse = Path(raw_dir).resolve(), Path(warehouse_dir).resolve()
     load_profile(profile)  # a broken profile stops the run before any work
     rows = RunRows(run_id=str(flow_run.id or uuid.uuid4()), started_at=datetime.now(timezone.utc),
                    raw_dir=str(raw.resolve()))

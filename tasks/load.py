@@ -167,19 +167,26 @@ def next_version(warehouse_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     block ends normally and discarded when it raises. Call with the writer lock held and
     no connection of this process open on the published file."""
     published, draft = warehouse_dir / DB_FILE, warehouse_dir / NEXT_DB_FILE
-    for leftover in (draft, draft.with_name(draft.name + ".wal")):  # of a run that was killed
-        leftover.unlink(missing_ok=True)
-    if published.exists():
-        shutil.copyfile(published, draft)
-    con = duckdb.connect(str(draft))
+    drafts = (draft, draft.with_name(draft.name + ".wal"))
+
+    def discard() -> None:
+        for path in drafts:
+            path.unlink(missing_ok=True)
+
+    discard()  # what a killed run left
+    con = None
     try:
+        if published.exists():
+            shutil.copyfile(published, draft)
+        con = duckdb.connect(str(draft))
         create_tables(con)
         create_views(con)
         yield con
         con.execute("CHECKPOINT")  # everything in the file itself: no write-ahead log to carry
     except BaseException:
-        con.close()
-        draft.unlink(missing_ok=True)
+        if con is not None:
+            con.close()
+        discard()
         raise
     con.close()
     os.replace(draft, published)

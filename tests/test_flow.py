@@ -207,3 +207,11 @@ def test_a_published_warehouse_has_the_analysts_views_and_search(seeds_subset, t
         found = con.execute("SELECT authors FROM search_articles('Caspian naval') LIMIT 1").fetchone()
         assert found == (["Syed Fazl-e-Haider"],)
         assert con.execute("SELECT count(*) FROM load_history").fetchone() == (1,)
+
+
+def test_a_relative_warehouse_path_works_like_an_absolute_one(seeds_subset, tmp_path, monkeypatch):
+    raw = seeds_subset("004")
+    monkeypatch.chdir(tmp_path)
+    state, summary = run_ingest(raw.relative_to(tmp_path), "wh")
+    assert state.is_completed() and summary.articles_new == 5
+    assert (tmp_path / "wh" / "data_docs" / "index.html").exists()
