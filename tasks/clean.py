@@ -63,6 +63,8 @@ def clean_lines(source_file: str, lines: list[str], profile: Profile) -> tuple[l
         removed.extend(Removal(source_file, no, category, fragment) for category, fragment in cut)
         if _has_word(text):
             kept.append(Line(no, text))
+        elif text:  # a rule of dashes or asterisks, or what a cut left: no text, but logged
+            removed.append(Removal(source_file, no, "other", text))
     return kept, removed
 
 

@@ -207,7 +207,7 @@ class _Draft:
         return Article(
             source_file=source_file,
             ordinal=ordinal,
-            kind="full" if self.sections or self.bio is not None else "teaser",
+            kind="full" if self.sections or self.bio else "teaser",
             authors=self.authors,
             published_on=self.published_on,
             title=self.title,
@@ -253,14 +253,14 @@ def _is_upper_case(text: str) -> bool:
 def _classify(line: Line, profile: Profile) -> _Classified:
     if line.role != "text":
         return _Classified(line, line.role)
+    if profile.bio_label.match(line.text):
+        return _Classified(line, "bio")
     if profile.heading_line and profile.heading_line.fullmatch(line.text):
         return _Classified(line, "heading")
     if _is_upper_case(line.text):  # an upper-case title ('KAZAKHSTAN: THE VOTE'), not a section
         return _Classified(line, "text")
     if (date_line := match_date_line(line.text, profile)) is not None:
         return _Classified(line, "date", date_line=date_line)
-    if profile.bio_label.match(line.text):
-        return _Classified(line, "bio")
     if (byline := parse_byline(line.text, profile)) is not None:
         return _Classified(line, "byline" if byline.prefixed else "name", byline=byline)
     if section_heading(line.text, profile):
@@ -272,16 +272,19 @@ def _kind_at(lines: list[_Classified], i: int) -> str | None:
     return lines[i].kind if i < len(lines) else None
 
 
-def _opens_article(lines: list[_Classified], j: int) -> bool:
+def _opens_article(lines: list[_Classified], j: int, after_complete: bool) -> bool:
+    """Whether line j opens an article: a byline does; a bare name does when a date follows
+    it, or text follows and no article is open or the open one is complete (has its bio)."""
     kind = _kind_at(lines, j)
-    return kind == "byline" or (kind == "name" and _kind_at(lines, j + 1) in ("date", "text"))
+    following = _kind_at(lines, j + 1)
+    return kind == "byline" or (kind == "name" and (following == "date" or (following == "text" and after_complete)))
 
 
-def _precedes_article(lines: list[_Classified], i: int) -> bool:
+def _precedes_article(lines: list[_Classified], i: int, after_complete: bool) -> bool:
     """Whether an article opens right after line i, past the lines a listing prints above a
     byline: a date, a title, 'Published in ...'."""
     for j in range(i + 1, min(i + 2 + _MAX_HEADER_LINES, len(lines))):
-        if _opens_article(lines, j):
+        if _opens_article(lines, j, after_complete):
             return True
         header = lines[j].kind in ("category", "date") or (
             lines[j].kind in ("text", "name") and _looks_like_title(lines[j].line.text))
@@ -304,10 +307,16 @@ def segment_lines(source_file: str, lines: list[Line], profile: Profile) -> tupl
     # Metadata printed before its article's byline: key -> (value, its own line or None)
     pending: dict[str, tuple[object, Line | None]] = {}
 
+    def set_pending(key: str, value: object, source: Line | None) -> None:
+        if key in pending and pending[key][1] is not None:  # a second one: the first was no header
+            replaced = pending[key][1]
+            orphans.append(Removal(source_file, replaced.no, "other", replaced.text))
+        pending[key] = (value, source)
+
     for i, c in enumerate(classified):
         line, kind = c.line, c.kind
-        if kind == "name" and not (_kind_at(classified, i + 1) == "date" or (
-                _kind_at(classified, i + 1) == "text" and (current is None or current.bio is not None))):
+        complete = current is None or current.bio is not None
+        if kind == "name" and not _opens_article(classified, i, complete):
             kind = "text"  # a bare name opens an article only where one can start
         if kind in ("byline", "name"):
             current = _Draft(authors=c.byline.authors, lines=[line.no])
@@ -324,25 +333,28 @@ def segment_lines(source_file: str, lines: list[Line], profile: Profile) -> tupl
         elif kind == "date" and current is not None and not current.has_text and not current.has_date_line:
             current.published_on, current.has_date_line = c.date_line.value, True
             current.lines.append(line.no)
-        elif kind in ("date", "text") and _precedes_article(classified, i) and (
+        elif kind in ("date", "text") and _precedes_article(classified, i, complete) and (
                 kind == "date" or _looks_like_title(line.text)):
             # a date or title printed just above the next byline belongs to that article
-            key = "published_on" if kind == "date" else "title"
-            if key in pending and pending[key][1] is not None:  # a second one: the first was no header
-                orphans.append(Removal(source_file, pending[key][1].no, "other", pending[key][1].text))
-            pending[key] = (c.date_line.value if kind == "date" else line.text, line)
+            set_pending("published_on" if kind == "date" else "title",
+                        c.date_line.value if kind == "date" else line.text, line)
         elif kind in ("category", "title"):
             # 'Published in ...' and 'Read ...' follow the entry they belong to, unless it
             # already has one; then, and before the first entry, they wait for the next.
             if current is not None and getattr(current, kind) is None:
                 setattr(current, kind, line.text)
             else:
-                pending[kind] = (line.text, None)
+                set_pending(kind, line.text, None)
         elif current is None:
             orphans.append(Removal(source_file, line.no, "other", line.text))
         elif kind == "bio":
-            current.bio = []
-            current.add_text(line.no, line.text[profile.bio_label.match(line.text).end():])
+            if current.bio is None:  # co-authors' bios may each carry the label
+                current.bio = []
+            bio_text = line.text[profile.bio_label.match(line.text).end():]
+            if bio_text:
+                current.add_text(line.no, bio_text)
+            else:  # the label on a line of its own, above the bio: metadata, like a byline
+                current.lines.append(line.no)
         elif kind == "heading" and current.bio is None:
             current.open_section(profile.heading_line.fullmatch(line.text).group("heading"), line.no)
         elif kind == "section" and current.bio is None:
