@@ -39,6 +39,17 @@ def _has_word(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
 
+def _whole_line(source_file: str, no: int, text: str, profile: Profile) -> tuple[Removal, Line | None] | None:
+    """The removal of a line that is boilerplate as a whole (and, for 'Published in ...' and
+    'Read ...', the marked line that carries its value), or None."""
+    if m := profile.category_line.fullmatch(text):
+        return Removal(source_file, no, "category_label", text), Line(no, m.group("value"), "category")
+    if m := profile.title_line.fullmatch(text):
+        return Removal(source_file, no, "title_link", text), Line(no, m.group("value"), "title")
+    rule = next((r for r in profile.boilerplate if r.matches_line(text)), None)
+    return (Removal(source_file, no, rule.category, text), None) if rule is not None else None
+
+
 def clean_lines(source_file: str, lines: list[str], profile: Profile) -> tuple[list[Line], list[Removal]]:
     kept: list[Line] = []
     removed: list[Removal] = []
@@ -47,21 +58,17 @@ def clean_lines(source_file: str, lines: list[str], profile: Profile) -> tuple[l
         text = fold_space(raw)
         if not text:
             continue
-        if m := profile.category_line.fullmatch(text):
-            removed.append(Removal(source_file, no, "category_label", text))
-            kept.append(Line(no, m.group("value"), "category"))
-            continue
-        if m := profile.title_line.fullmatch(text):
-            removed.append(Removal(source_file, no, "title_link", text))
-            kept.append(Line(no, m.group("value"), "title"))
-            continue
-        rule = next((r for r in profile.boilerplate if r.matches_line(text)), None)
-        if rule is not None:
-            removed.append(Removal(source_file, no, rule.category, text))
-            continue
-        text, cut = _cut_fragments(text, profile)
-        removed.extend(Removal(source_file, no, category, fragment) for category, fragment in cut)
-        if _has_word(text):
+        whole = _whole_line(source_file, no, text, profile)
+        if whole is None:
+            text, cut = _cut_fragments(text, profile)
+            removed.extend(Removal(source_file, no, category, fragment) for category, fragment in cut)
+            # what a cut leaves may be boilerplate as a whole ('![](a.jpg) Credit: Reuters')
+            whole = _whole_line(source_file, no, text, profile) if cut else None
+        if whole is not None:
+            removed.append(whole[0])
+            if whole[1] is not None:
+                kept.append(whole[1])
+        elif _has_word(text):
             kept.append(Line(no, text))
         elif text:  # a rule of dashes or asterisks, or what a cut left: no text, but logged
             removed.append(Removal(source_file, no, "other", text))

@@ -67,9 +67,6 @@ def budget(examples: int) -> settings:
 # --- known bugs ------------------------------------------------------------------------------
 
 KNOWN_BUGS = {
-    "B": "a fragment cut (image markdown, cloaked e-mail) can leave a whole boilerplate line "
-         "('![](a.jpg) Credit: Reuters' keeps 'Credit: Reuters'): cleaning is not idempotent and "
-         "the caption reaches the article",
     "C": "the text before a glued byline is not cleaned: 'Read more...By John Doe' puts "
          "'Read more...' into the previous article's body",
     "D": "a fragment cut right before a glued byline removes the punctuation the byline was "
@@ -221,13 +218,12 @@ def check_idempotent(run: Run) -> list[Finding]:
     """Cleaning the kept text lines again removes nothing and changes nothing."""
     text_lines = [k for k in run.kept if k.role == "text"]
     again, removed = clean_lines(SOURCE, [k.text for k in text_lines], PROFILE)
-    cut_before = {r.line_no for r in run.cleaned}
     findings = []
     for r in removed:
         line = text_lines[r.line_no - 1]
         findings.append(Finding(
             "idempotence", f"line {line.no} {line.text[:80]!r} loses {r.text[:60]!r} ({r.category}) when "
-                           f"cleaned again", "B" if line.no in cut_before else None))
+                           f"cleaned again", None))
     if not removed and [k.text for k in again] != [k.text for k in text_lines]:
         findings.append(Finding("idempotence", "cleaning again changes the kept lines"))
     return findings
@@ -245,14 +241,12 @@ def check_no_boilerplate_in_articles(run: Run) -> list[Finding]:
     nor holds a fragment it cuts. ('AUTHOR’S BIO: Read ...' is a bio, not a 'Read' line.)"""
     glued = {no for no, n in Counter(p.no for p in run.pieces).items() if n > 1}
     glued_texts = {p.text for p in run.pieces if p.no in glued}
-    cut = {r.line_no for r in run.cleaned}
-    cut_texts = {k.text for k in run.kept if k.no in cut}
     findings = []
     for a in run.articles:
         for p in _printed_paragraphs(run, a):
             _, removed = clean_lines(SOURCE, [p], PROFILE)
             if removed:
-                known = "C" if p in glued_texts else "B" if p in cut_texts else None
+                known = "C" if p in glued_texts else None
                 findings.append(Finding("boilerplate_in_article", f"article {a.ordinal} holds {p[:80]!r}: "
                                         f"{removed[0].category} {removed[0].text[:60]!r}", known))
     return findings
@@ -932,13 +926,12 @@ def test_known_bug_a_a_line_of_punctuation_only_is_lost(lines):
     assert check_conservation(run_lines(lines)) == []
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["B"])
 @budget(50)
 @given(dumps(known_bugs=True))
 @example(["By Jane Roe", "Text.", "![](a.jpg) Credit: Reuters"])
 def test_known_bug_b_a_fragment_cut_leaves_a_boilerplate_line(lines):
     run = run_lines(lines)
-    assert of_bug(check_idempotent(run), "B") == []
+    assert check_idempotent(run) == []
 
 
 @pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["C"])
