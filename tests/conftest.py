@@ -51,3 +51,11 @@ def seed_lines(name_prefix: str) -> tuple[str, list[str]]:
     from tasks.extract import split_lines
 
     return path.name, split_lines(path.read_text(encoding="utf-8"))
+
+
+def run_ingest(raw, warehouse):
+    """The ingest flow, in process, on the session's Prefect server: its state and result."""
+    from flows.ingest import ingest
+
+    state = ingest(str(raw), str(warehouse), return_state=True)
+    return state, state.result(raise_on_failure=False)

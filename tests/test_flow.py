@@ -10,7 +10,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, SEEDS
+from conftest import REPO, SEEDS, run_ingest
 
 TABLES = ("articles", "article_sections", "article_occurrences", "removed_text", "dumps", "dq_results")
 
@@ -18,13 +18,6 @@ TABLES = ("articles", "article_sections", "article_occurrences", "removed_text",
 @pytest.fixture(autouse=True)
 def _server(prefect_server):
     yield
-
-
-def run_ingest(raw, warehouse):
-    from flows.ingest import ingest
-
-    state = ingest(str(raw), str(warehouse), return_state=True)
-    return state, state.result(raise_on_failure=False)
 
 
 def counts(warehouse) -> dict[str, int]:

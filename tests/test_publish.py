@@ -9,6 +9,7 @@ import time
 import duckdb
 import pytest
 
+from conftest import run_ingest
 from tasks.load import WarehouseBusy, writer_lock
 
 ANALYST = r"""
@@ -45,13 +46,6 @@ def start_analyst(mode: str, path, stop) -> subprocess.Popen:
 @pytest.fixture(autouse=True)
 def _server(prefect_server):
     yield
-
-
-def run_ingest(raw, warehouse):
-    from flows.ingest import ingest
-
-    state = ingest(str(raw), str(warehouse), return_state=True)
-    return state, state.result(raise_on_failure=False)
 
 
 def test_a_run_succeeds_while_an_analyst_reads_and_the_analyst_never_sees_half_a_load(seeds_subset, tmp_path):
