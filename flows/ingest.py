@@ -1,24 +1,23 @@
 """The `ingest` flow: raw dumps in, a validated warehouse out.
 
-    discover -> extract -> clean -> segment -> dedup -> load
-                  gate      gate     gate      gate    gate
+    discover -> [ extract -> clean -> segment ] per batch -> dedup -> load -> Parquet, Data Docs
+                    gate      gate     gate                    gate    gate
 
-Dumps travel in batches of about `batch_mb` megabytes, one task run per step and batch.
-After each step its Great Expectations suite validates the batch; a dump that fails is
-quarantined with the reason and the rest go on. The load writes everything in one DuckDB
-transaction that the load gate checks before it commits. A run that quarantined any dump
-ends Failed, with the summary as its result.
+Dumps travel in batches of about `batch_mb` megabytes, one task run per batch; the task
+runner spreads batches over its workers (processes, threads or a Dask cluster). After each
+step its Great Expectations suite validates the batch; a dump that fails is quarantined with
+the reason and the rest go on. A batch's articles are staged as Parquet under the warehouse,
+so memory holds a batch per worker, never the corpus. Dedup reads the stage one author at a
+time; the load writes everything in one DuckDB transaction that the load gate checks before
+it commits. A run that quarantined any dump ends Failed, with the summary as its result.
 """
 from __future__ import annotations
 
 import time
 import uuid
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TypeVar
 
 import duckdb
 from prefect import flow, get_run_logger, task
@@ -28,17 +27,13 @@ from prefect.states import Completed, Failed, State
 
 from tasks import report, validate
 from tasks.analytics import build_search_index
-from tasks.clean import clean_dump
-from tasks.dedup import DedupResult, deduplicate
+from tasks.batch import BatchOutcome, LoadedDump, process_batch
 from tasks.discover import Discovery, batches, discover
-from tasks.extract import ExtractError, extract_dump
 from tasks.load import (DqRow, DumpRow, RunRows, export_parquet, in_transaction, known_articles, loaded_dumps,
                         next_version, open_published, record_run, stage_run, writer_lock)
-from tasks.models import CleanedDump, Dump, ExtractedDump, Quarantine, SegmentedDump
+from tasks.models import Dump, Quarantine
 from tasks.profile import DEFAULT_PROFILE, load_profile
-from tasks.segment import segment_dump
-
-Record = TypeVar("Record", ExtractedDump, CleanedDump, SegmentedDump)
+from tasks.stage import DedupTotals, clear_stages, dedup_stage, deduped, removed_by_category, stage_dir
 
 
 @dataclass
@@ -70,52 +65,32 @@ def discover_dumps(raw_dir: Path, con: duckdb.DuckDBPyConnection) -> Discovery:
     return found
 
 
-@task(name="extract", task_run_name="extract-batch-{batch_no}", cache_policy=NO_CACHE)
-def extract_batch(dumps: list[Dump], profile: str, batch_no: int) -> tuple[list[ExtractedDump], list[Quarantine]]:
-    site = load_profile(profile)
-    extracted, refused = [], []
-    for dump in dumps:
-        try:
-            extracted.append(extract_dump(dump, site))
-        except ExtractError as exc:
-            refused.append(Quarantine(dump, "extract", str(exc)))
-    get_run_logger().info("extract: %d dumps decoded, %d refused, %d lines",
-                          len(extracted), len(refused), sum(len(e.lines) for e in extracted))
-    return extracted, refused
-
-
-@task(name="clean", task_run_name="clean-batch-{batch_no}", cache_policy=NO_CACHE)
-def clean_batch(extracted: list[ExtractedDump], profile: str, batch_no: int) -> list[CleanedDump]:
-    site = load_profile(profile)
-    cleaned = [clean_dump(e, site) for e in extracted]
-    get_run_logger().info("clean: %d lines kept, %d removed", sum(len(c.lines) for c in cleaned),
-                          sum(len(c.removed) for c in cleaned))
-    return cleaned
-
-
-@task(name="segment", task_run_name="segment-batch-{batch_no}", cache_policy=NO_CACHE)
-def segment_batch(cleaned: list[CleanedDump], profile: str, batch_no: int) -> list[SegmentedDump]:
-    site = load_profile(profile)
-    segmented = [segment_dump(c, site) for c in cleaned]
-    get_run_logger().info("segment: %d articles in %d dumps", sum(len(s.articles) for s in segmented),
-                          len(segmented))
-    return segmented
-
-
-@task(name="validate", task_run_name="validate-{step}-batch-{batch_no}", cache_policy=NO_CACHE)
-def validate_batch(step: str, records: Sequence[object], batch_no: int) -> validate.GateResult:
-    frame = getattr(validate, f"{step}_frame")(list(records))
-    result = validate.validate_frame(step, frame)
-    get_run_logger().info("validate %s: %s (%d of %d expectations failed)", step,
-                          "passed" if result.success else "FAILED", result.failed, result.evaluated)
-    return result
+@task(name="batch", task_run_name="batch-{batch_no}", cache_policy=NO_CACHE)
+def process_dumps(dumps: list[Dump], profile: str, batch_no: int, stage_folder: Path) -> BatchOutcome:
+    """Extract, clean and segment one batch, each step gated; stage its articles."""
+    outcome = process_batch(dumps, profile, batch_no, stage_folder)
+    logger = get_run_logger()
+    logger.info("batch %d: %d dumps, %d lines, %d removed, %d articles staged, %d dumps refused", batch_no,
+                len(dumps), outcome.lines, outcome.removed, outcome.articles, len(outcome.quarantined))
+    for gate in outcome.gates:
+        logger.info("validate %s: %s (%d of %d expectations failed)", gate.step,
+                    "passed" if gate.success else "FAILED", gate.failed, gate.evaluated)
+    return outcome
 
 
 @task(name="dedup", cache_policy=NO_CACHE)
-def dedup_articles(segmented: list[SegmentedDump], con: duckdb.DuckDBPyConnection) -> DedupResult:
-    result = deduplicate(segmented, lambda keys: known_articles(con, keys))
-    get_run_logger().info("dedup: %d occurrences, %d new articles, %d updated", len(result.occurrences),
-                          len(result.new_ids), len(result.updated_ids))
+def dedup_articles(stage_folder: Path, con: duckdb.DuckDBPyConnection, excluded: set[str]) -> DedupTotals:
+    totals = dedup_stage(stage_folder, lambda files: known_articles(con, files), excluded)
+    get_run_logger().info("dedup: %d occurrences, %d new articles, %d updated", totals.occurrences,
+                          totals.new, totals.updated)
+    return totals
+
+
+@task(name="validate", task_run_name="validate-dedup", cache_policy=NO_CACHE)
+def validate_dedup(stage_folder: Path) -> validate.GateResult:
+    result = validate.validate_frame("dedup", validate.dedup_frame(deduped(stage_folder)))
+    get_run_logger().info("validate dedup: %s (%d of %d expectations failed)",
+                          "passed" if result.success else "FAILED", result.failed, result.evaluated)
     return result
 
 
@@ -123,9 +98,9 @@ def dedup_articles(segmented: list[SegmentedDump], con: duckdb.DuckDBPyConnectio
 def load_rows(rows: RunRows, con: duckdb.DuckDBPyConnection) -> validate.GateResult:
     def stage_and_check() -> validate.GateResult:
         stage_run(con, rows)
-        if rows.articles:  # the search index follows the articles, in the same transaction
+        if rows.articles_new or rows.articles_updated:  # the search index follows the articles
             build_search_index(con)
-        result = validate.validate_frame("load", validate.load_frame(con))
+        result = validate.validate_frame("load", validate.load_frame(con, rows.run_id))
         if result.success:
             rows.dq.append(dq_row(result))
             record_run(con, rows)
@@ -160,18 +135,6 @@ def dq_row(result: validate.GateResult) -> DqRow:
     return DqRow(result.step, result.suite, result.success, result.evaluated, result.failed, result.details)
 
 
-def split_by_gate(records: list[Record], result: validate.GateResult) -> tuple[list[Record], list[Quarantine]]:
-    """The records whose dump passed the gate, and a quarantine for each that failed."""
-    passed, refused = [], []
-    for record in records:
-        reasons = result.failures.get(record.dump.source_file)
-        if reasons:
-            refused.append(Quarantine(record.dump, result.step, "; ".join(sorted(set(reasons)))))
-        else:
-            passed.append(record)
-    return passed, refused
-
-
 def dump_row(dump: Dump, status: str, reason: str | None = None, encoding: str | None = None,
              articles: int = 0) -> DumpRow:
     return DumpRow(dump.source_file, dump.sha256, dump.bytes, dump.format, status, reason, encoding, articles)
@@ -181,15 +144,15 @@ def quarantine_row(q: Quarantine) -> DumpRow:
     return dump_row(q.dump, "quarantined", f"{q.step}: {q.reason}")
 
 
-def refuse_load(con: duckdb.DuckDBPyConnection, rows: RunRows, segmented: list[SegmentedDump],
+def refuse_load(con: duckdb.DuckDBPyConnection, rows: RunRows, loaded: list[LoadedDump],
                 load_gate: validate.GateResult, quarantined: list[Quarantine]) -> list[Quarantine]:
     """After the load gate refused the run: keep none of its rows, quarantine every dump it
     read with the gate's reasons, and record that (dumps, dq_results, runs)."""
     reasons = "; ".join(sorted({r for rs in load_gate.failures.values() for r in rs})) or "load gate failed"
-    refused = [Quarantine(s.dump, "load", reasons) for s in segmented]
+    refused = [Quarantine(d.dump, "load", reasons) for d in loaded]
     rows.dq.append(dq_row(load_gate))
-    rows.articles, rows.occurrences, rows.removed = [], [], []
-    rows.articles_new = rows.articles_updated = 0
+    rows.stage = None
+    rows.articles_new = rows.articles_updated = rows.occurrences = 0
     rows.dumps = [quarantine_row(q) for q in quarantined + refused]
 
     def write_refusal() -> None:
@@ -200,7 +163,8 @@ def refuse_load(con: duckdb.DuckDBPyConnection, rows: RunRows, segmented: list[S
     return refused
 
 
-def summarise(rows: RunRows, warehouse: Path, found: Discovery, quarantined: list[Quarantine]) -> RunSummary:
+def summarise(rows: RunRows, warehouse: Path, found: Discovery, quarantined: list[Quarantine],
+              removed_by_category: dict[str, int]) -> RunSummary:
     return RunSummary(
         run_id=rows.run_id,
         warehouse=str(warehouse.resolve()),
@@ -210,8 +174,8 @@ def summarise(rows: RunRows, warehouse: Path, found: Discovery, quarantined: lis
         quarantined=[(q.dump.source_file, f"{q.step}: {q.reason}") for q in quarantined],
         articles_new=rows.articles_new,
         articles_updated=rows.articles_updated,
-        occurrences=len(rows.occurrences),
-        removed_by_category=dict(sorted(Counter(r.category for r in rows.removed).items())),
+        occurrences=rows.occurrences,
+        removed_by_category=removed_by_category,
         checks_passed=sum(q.success for q in rows.dq),
         checks_failed=sum(not q.success for q in rows.dq),
     )
@@ -241,51 +205,56 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
                    raw_dir=str(raw.resolve()))
     quarantined: list[Quarantine] = []
     gates: list[validate.GateResult] = []  # every suite validated, in order, for dq_results and Data Docs
-
-    def gate(step: str, records: list[Record], batch_no: int) -> list[Record]:
-        """Validate a step's output; pass on the records of the dumps that passed it."""
-        result = validate_batch(step, records, batch_no)
-        gates.append(result)
-        passed, refused = split_by_gate(records, result)
-        quarantined.extend(refused)
-        return passed
+    loaded: list[LoadedDump] = []
 
     with writer_lock(warehouse):
-        with open_published(warehouse) as published:
-            found = discover_dumps(raw, published)
-            quarantined += found.refused
-            segmented: list[SegmentedDump] = []
-            progress = Progress(total_dumps=len(found.new), total_bytes=sum(d.bytes for d in found.new))
-            for batch_no, batch in enumerate(batches(found.new, int(batch_mb * 1e6)), start=1):
-                extracted, refused = extract_batch(batch, profile, batch_no)
-                quarantined += refused
-                extracted = gate("extract", extracted, batch_no)
-                cleaned = gate("clean", clean_batch(extracted, profile, batch_no), batch_no)
-                segmented += gate("segment", segment_batch(cleaned, profile, batch_no), batch_no)
-                get_run_logger().info(progress.advance(batch))
+        clear_stages(warehouse)  # what a killed run left
+        rows.stage = stage_dir(warehouse, rows.run_id)
+        try:
+            with open_published(warehouse) as published:
+                found = discover_dumps(raw, published)
+                quarantined += found.refused
+                progress = Progress(total_dumps=len(found.new), total_bytes=sum(d.bytes for d in found.new))
+                work = list(batches(found.new, int(batch_mb * 1e6)))
+                # Every batch is submitted at once: the task runner spreads them over its
+                # workers; outcomes are taken in batch order, so the run reads like a serial one.
+                futures = [process_dumps.submit(batch, profile, batch_no, rows.stage)
+                           for batch_no, batch in enumerate(work, start=1)]
+                for batch, future in zip(work, futures):
+                    outcome = future.result()
+                    gates += outcome.gates
+                    quarantined += outcome.quarantined
+                    loaded += outcome.loaded
+                    get_run_logger().info(progress.advance(batch))
 
-            deduped = dedup_articles(segmented, published)
-            dedup_gate = validate_batch("dedup", deduped.articles, 0)
-            gates.append(dedup_gate)
-            if not dedup_gate.success:
-                segmented, refused = split_by_gate(segmented, dedup_gate)
-                quarantined += refused
-                deduped = dedup_articles(segmented, published)
+                deduped = dedup_articles(rows.stage, published, rows.excluded)
+                dedup_gate = validate_dedup(rows.stage)
+                gates.append(dedup_gate)
+                if not dedup_gate.success:
+                    refused = [d for d in loaded if d.dump.source_file in dedup_gate.failures]
+                    quarantined += [Quarantine(d.dump, "dedup", "; ".join(sorted(set(
+                        dedup_gate.failures[d.dump.source_file])))) for d in refused]
+                    loaded = [d for d in loaded if d.dump.source_file not in dedup_gate.failures]
+                    rows.excluded = {d.dump.source_file for d in refused}
+                    deduped = dedup_articles(rows.stage, published, rows.excluded)
 
-        rows.dumps_skipped = len(found.already_loaded)
-        rows.articles_new, rows.articles_updated = len(deduped.new_ids), len(deduped.updated_ids)
-        rows.articles, rows.occurrences = deduped.articles, deduped.occurrences
-        rows.removed = [r for s in segmented for r in s.removed]
-        rows.dumps = [dump_row(s.dump, "loaded", encoding=s.encoding, articles=len(s.articles))
-                      for s in segmented] + [quarantine_row(q) for q in quarantined]
-        rows.dq = [dq_row(g) for g in gates]
-        with next_version(warehouse) as con:  # published when the block ends
-            load_gate = load_rows(rows, con)
-            if not load_gate.success:
-                quarantined += refuse_load(con, rows, segmented, load_gate, quarantined)
-        gates.append(load_gate)
+            rows.dumps_skipped = len(found.already_loaded)
+            rows.articles_new, rows.articles_updated = deduped.new, deduped.updated
+            rows.occurrences = deduped.occurrences
+            rows.dumps = [dump_row(d.dump, "loaded", encoding=d.encoding, articles=d.articles) for d in loaded] \
+                + [quarantine_row(q) for q in quarantined]
+            rows.dq = [dq_row(g) for g in gates]
+            removed = removed_by_category(rows.stage, rows.excluded)
+            with next_version(warehouse) as con:  # published when the block ends
+                load_gate = load_rows(rows, con)
+                if not load_gate.success:
+                    quarantined += refuse_load(con, rows, loaded, load_gate, quarantined)
+                    removed = {}
+            gates.append(load_gate)
+        finally:
+            clear_stages(warehouse)
         export_parquet(warehouse)
-        summary = summarise(rows, warehouse, found, quarantined)
+        summary = summarise(rows, warehouse, found, quarantined, removed)
         report_run(summary, rows, gates, warehouse)
 
     for source_file, reason in summary.quarantined:

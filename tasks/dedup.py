@@ -99,26 +99,34 @@ class DedupResult:
     updated_ids: set[str] = field(default_factory=set)
 
 
-KnownArticles = Callable[[set[str]], list[Article]]
+@dataclass(frozen=True)
+class Candidate:
+    """An occurrence to place (source_file and ordinal set), with what placing it needs:
+    its fingerprint and the id it gets if it is a new article."""
+
+    article: Article
+    source_sha256: str
+    fingerprint: frozenset[int]
+    new_id: str
 
 
-def deduplicate(dumps: list[SegmentedDump], known: KnownArticles) -> DedupResult:
-    """Give every occurrence an article id; `known` returns the warehouse's articles
-    (article_id set) whose author_key is in the given set."""
-    occurrences = [(d.dump, a) for d in dumps for a in d.articles]
-    pool: dict[str, list[tuple[Article, frozenset[int]]]] = defaultdict(list)
-    for article in known({author_key(a.authors) for _, a in occurrences}):
-        pool[author_key(article.authors)].append((article, fingerprint(article)))
+def candidate(article: Article, source_sha256: str) -> Candidate:
+    return Candidate(article, source_sha256, fingerprint(article), article_id(article))
+
+
+def dedup_author(known: list[Article], candidates: Iterable[Candidate]) -> DedupResult:
+    """Give an id to every occurrence of one author key, in order, among that author's
+    known articles (article_id set)."""
+    pool = [(article, fingerprint(article)) for article in known]
     result = DedupResult()
     touched: dict[str, Article] = {}
-    for dump, occ in occurrences:
-        key = author_key(occ.authors)
-        fp = fingerprint(occ)
-        match = next((c for c, fc in pool[key] if same_article(occ, fp, c, fc)), None)
+    for cand in candidates:
+        occ, fp = cand.article, cand.fingerprint
+        match = next((c for c, fc in pool if same_article(occ, fp, c, fc)), None)
         if match is None:
             match = copy.copy(occ)
-            match.article_id = article_id(occ)
-            pool[key].append((match, fp))
+            match.article_id = cand.new_id
+            pool.append((match, fp))
             result.new_ids.add(match.article_id)
             touched[match.article_id] = match
         elif absorb(match, occ):
@@ -126,6 +134,32 @@ def deduplicate(dumps: list[SegmentedDump], known: KnownArticles) -> DedupResult
             if match.article_id not in result.new_ids:
                 result.updated_ids.add(match.article_id)
         occ.article_id = match.article_id
-        result.occurrences.append(Occurrence(match.article_id, dump.source_file, occ.ordinal, dump.sha256))
+        result.occurrences.append(Occurrence(match.article_id, occ.source_file, occ.ordinal, cand.source_sha256))
     result.articles = list(touched.values())
+    return result
+
+
+KnownArticles = Callable[[set[str]], list[Article]]
+
+
+def deduplicate(dumps: list[SegmentedDump], known: KnownArticles) -> DedupResult:
+    """dedup_author for every author key of `dumps`, in memory; `known` returns the
+    warehouse's articles (article_id set) whose author_key is in the given set.
+    Occurrences come back in the order of the dumps."""
+    groups: dict[str, list[Candidate]] = defaultdict(list)
+    for dump in dumps:
+        for article in dump.articles:
+            groups[author_key(article.authors)].append(candidate(article, dump.dump.sha256))
+    known_by_key: dict[str, list[Article]] = defaultdict(list)
+    for article in known(set(groups)):
+        known_by_key[author_key(article.authors)].append(article)
+    result = DedupResult()
+    for key, candidates in groups.items():
+        part = dedup_author(known_by_key[key], candidates)
+        result.articles += part.articles
+        result.occurrences += part.occurrences
+        result.new_ids |= part.new_ids
+        result.updated_ids |= part.updated_ids
+    order = {(d.dump.source_file, a.ordinal): n for n, d in enumerate(dumps) for a in d.articles}
+    result.occurrences.sort(key=lambda o: order[(o.source_file, o.ordinal)])
     return result

@@ -29,8 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.analytics import create_views
-from tasks.dedup import Occurrence, author_key
-from tasks.models import Article, Removal, Section
+from tasks.stage import deduped_articles, deduped_occurrences, removed_files, stream_rows
 
 DB_FILE = "gleaner.duckdb"
 NEXT_DB_FILE = ".gleaner.duckdb.next"  # the version a run writes, until it is published
@@ -114,13 +113,16 @@ class RunRows:
     started_at: datetime
     raw_dir: str
     dumps: list[DumpRow] = field(default_factory=list)
-    articles: list[Article] = field(default_factory=list)
-    occurrences: list[Occurrence] = field(default_factory=list)
-    removed: list[Removal] = field(default_factory=list)
     dq: list[DqRow] = field(default_factory=list)
+    #: the run's stage folder, whose deduped articles and occurrences and removals the load
+    #: writes; None when the run writes nothing but its dumps rows (a refused load)
+    stage: Path | None = None
+    #: dumps whose staged removals must not be loaded (refused after staging, by dedup's gate)
+    excluded: set[str] = field(default_factory=set)
     dumps_skipped: int = 0
     articles_new: int = 0
     articles_updated: int = 0
+    occurrences: int = 0
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -197,28 +199,21 @@ def loaded_dumps(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
         "SELECT source_file, source_sha256 FROM dumps WHERE status = 'loaded'").fetchall())
 
 
-def known_articles(con: duckdb.DuckDBPyConnection, author_keys: set[str]) -> list[Article]:
-    """The warehouse's articles by these authors, as Article records (for dedup)."""
-    if not author_keys:
-        return []
-    keys = pa.table({"author_key": pa.array(sorted(author_keys), pa.string())})
-    rows = con.execute(
-        """SELECT a.article_id, a.kind, a.authors, a.published_on, a.title, a.category, a.lede,
-                  a.body, a.bio, a.word_count,
-                  list(struct_pack(heading := s.heading, text := s.text) ORDER BY s.ordinal)
-                      FILTER (WHERE s.ordinal IS NOT NULL)
-           FROM articles a
-           LEFT JOIN article_sections s USING (article_id)
-           WHERE a.author_key IN (SELECT author_key FROM keys)
-           GROUP BY ALL ORDER BY a.article_id""").fetchall()
-    del keys
-    return [
-        Article(source_file="", ordinal=0, kind=kind, authors=list(authors), published_on=published_on,
-                title=title, category=category, lede=lede, body=body,
-                sections=[Section(s["heading"], s["text"]) for s in sections or []],
-                bio=bio, word_count=word_count, article_id=aid)
-        for aid, kind, authors, published_on, title, category, lede, body, bio, word_count, sections in rows
-    ]
+KNOWN_SQL = """
+WITH sections AS (
+    SELECT article_id, list(struct_pack(heading := heading, text := text) ORDER BY ordinal) AS sections
+    FROM article_sections GROUP BY article_id)
+SELECT a.article_id, a.kind, a.authors, a.published_on, a.title, a.category, a.lede, a.body, a.bio,
+       a.word_count, a.author_key, s.sections
+FROM articles a LEFT JOIN sections s USING (article_id)
+WHERE a.author_key IN (SELECT author_key FROM read_parquet($files))
+ORDER BY a.author_key, a.article_id"""
+
+
+def known_articles(con: duckdb.DuckDBPyConnection, staged_files: str) -> Iterator[dict]:
+    """The warehouse's articles by the authors of the staged occurrences, as rows ordered by
+    author_key then article_id (for dedup)."""
+    return stream_rows(con, KNOWN_SQL, {"files": staged_files})
 
 
 def _arrow(table: str, rows: list[dict]) -> pa.Table:
@@ -231,13 +226,36 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> Non
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM staged")
 
 
+def _execute(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> None:
+    """con.execute with the named parameters the statement uses (DuckDB refuses others)."""
+    con.execute(sql, {name: value for name, value in params.items() if f"${name}" in sql})
+
+
 def stage_run(con: duckdb.DuckDBPyConnection, rows: RunRows) -> None:
-    """Write the run's rows inside the caller's open transaction."""
+    """Write the run's rows inside the caller's open transaction: its dumps rows, and the
+    deduped articles and occurrences and the removals in its stage (tasks/stage.py)."""
     now = datetime.now(timezone.utc)
-    changed = pa.table({"article_id": pa.array([a.article_id for a in rows.articles], pa.string())})
-    con.execute("DELETE FROM articles WHERE article_id IN (SELECT article_id FROM changed)")
-    con.execute("DELETE FROM article_sections WHERE article_id IN (SELECT article_id FROM changed)")
-    del changed
+    params = {"run_id": rows.run_id}
+    if rows.stage is not None:
+        params |= {"articles": str(deduped_articles(rows.stage)), "occurrences": str(deduped_occurrences(rows.stage)),
+                   "removed": removed_files(rows.stage), "excluded": sorted(rows.excluded)}
+        # An article that gained something is rewritten whole, under this run's id.
+        _execute(con, "DELETE FROM article_sections WHERE article_id IN "
+                    "(SELECT article_id FROM read_parquet($articles))", params)
+        _execute(con, "DELETE FROM articles WHERE article_id IN (SELECT article_id FROM read_parquet($articles))",
+                    params)
+        _execute(con, """INSERT INTO articles BY NAME
+                       SELECT * EXCLUDE (sections, source_file, ordinal), $run_id AS run_id
+                       FROM read_parquet($articles)""", params)
+        _execute(con, """INSERT INTO article_sections BY NAME
+                       SELECT article_id, unnest(range(1, len(sections) + 1)) AS ordinal,
+                              unnest(sections, recursive := true)
+                       FROM read_parquet($articles)""", params)
+        _execute(con, """INSERT INTO article_occurrences BY NAME
+                       SELECT *, $run_id AS run_id FROM read_parquet($occurrences)""", params)
+        _execute(con, """INSERT INTO removed_text BY NAME
+                       SELECT *, $run_id AS run_id FROM read_parquet($removed)
+                       WHERE NOT list_contains($excluded, source_file)""", params)
     redone = pa.table({"source_file": pa.array([d.source_file for d in rows.dumps], pa.string()),
                        "source_sha256": pa.array([d.source_sha256 for d in rows.dumps], pa.string())})
     # A dump refused by an earlier run and tried again keeps one row: the latest outcome.
@@ -245,21 +263,6 @@ def stage_run(con: duckdb.DuckDBPyConnection, rows: RunRows) -> None:
                        SELECT 1 FROM redone r
                        WHERE r.source_file = dumps.source_file AND r.source_sha256 = dumps.source_sha256)""")
     del redone
-    _insert(con, "articles", [
-        {"article_id": a.article_id, "kind": a.kind, "authors": a.authors, "published_on": a.published_on,
-         "title": a.title, "category": a.category, "lede": a.lede, "body": a.body, "bio": a.bio,
-         "word_count": a.word_count, "author_key": author_key(a.authors), "run_id": rows.run_id}
-        for a in rows.articles])
-    _insert(con, "article_sections", [
-        {"article_id": a.article_id, "ordinal": n, "heading": s.heading, "text": s.text}
-        for a in rows.articles for n, s in enumerate(a.sections, start=1)])
-    _insert(con, "article_occurrences", [
-        {"article_id": o.article_id, "source_file": o.source_file, "ordinal": o.ordinal,
-         "source_sha256": o.source_sha256, "run_id": rows.run_id} for o in rows.occurrences])
-    sha_of = {d.source_file: d.source_sha256 for d in rows.dumps}
-    _insert(con, "removed_text", [
-        {"source_file": r.source_file, "line_no": r.line_no, "category": r.category, "text": r.text,
-         "source_sha256": sha_of.get(r.source_file), "run_id": rows.run_id} for r in rows.removed])
     _insert(con, "dumps", [
         {"source_file": d.source_file, "source_sha256": d.source_sha256, "bytes": d.bytes, "format": d.format,
          "status": d.status, "reason": d.reason, "encoding": d.encoding, "articles": d.articles,
@@ -277,7 +280,7 @@ def record_run(con: duckdb.DuckDBPyConnection, rows: RunRows) -> None:
         "dumps_loaded": sum(d.status == "loaded" for d in rows.dumps),
         "dumps_quarantined": sum(d.status == "quarantined" for d in rows.dumps),
         "dumps_skipped": rows.dumps_skipped, "articles_new": rows.articles_new,
-        "articles_updated": rows.articles_updated, "occurrences": len(rows.occurrences),
+        "articles_updated": rows.articles_updated, "occurrences": rows.occurrences,
     }])
 
 
@@ -297,12 +300,49 @@ def in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], Outcome],
     return outcome
 
 
-def export_parquet(warehouse_dir: Path) -> None:
-    """Every table of the published warehouse as one zstd Parquet file, each replaced atomically."""
+#: how to read each table's rows of one run: article_sections has no run_id of its own
+_RUN_ROWS = {table: f"SELECT * FROM {table} WHERE run_id = $run_id" for table in SCHEMA} | {
+    "article_sections": "SELECT s.* FROM article_sections s JOIN articles a USING (article_id) "
+                        "WHERE a.run_id = $run_id ORDER BY s.article_id, s.ordinal"}
+_ROWS_BY_RUN = {table: f"SELECT run_id, count(*) FROM {table} GROUP BY run_id" for table in SCHEMA} | {
+    "article_sections": "SELECT a.run_id, count(*) FROM article_sections JOIN articles a USING (article_id) "
+                        "GROUP BY a.run_id"}
+
+
+EMPTY_RUN = "none"  # the file name of a table that has no rows yet: run-none.parquet
+
+
+def parquet_file(warehouse_dir: Path, table: str, run_id: str) -> Path:
+    return warehouse_dir / "parquet" / table / f"run-{run_id}.parquet"
+
+
+def export_parquet(warehouse_dir: Path) -> list[Path]:
+    """Bring WAREHOUSE/parquet/<table>/ in line with the published warehouse: one zstd file
+    per table and run holding that run's rows (a table is all files of its folder).
+
+    A run only adds rows under its own id, and takes rows away from earlier runs (an article
+    rewritten, a quarantined dump loaded at last), so a run's file is written when it is
+    missing or its row count differs from the database's; files of runs that no longer have
+    rows are deleted. A run therefore writes its own files and the few it changed, never the
+    whole warehouse; and a run killed while exporting is caught up by the next. Each file is
+    replaced atomically. Returns the files written."""
+    written = []
     with duckdb.connect(str(warehouse_dir / DB_FILE), read_only=True) as con:
         for table in SCHEMA:
             folder = warehouse_dir / "parquet" / table
             folder.mkdir(parents=True, exist_ok=True)
-            partial = folder / f".{table}.parquet.partial"
-            pq.write_table(con.sql(f"SELECT * FROM {table}").to_arrow_table(), partial, compression="zstd")
-            os.replace(partial, folder / f"{table}.parquet")
+            # A table without rows still has a file, so that read_parquet of the folder works.
+            stored = dict(con.execute(_ROWS_BY_RUN[table]).fetchall()) or {EMPTY_RUN: 0}
+            exported = {path: pq.read_metadata(path).num_rows for path in folder.glob("*.parquet")}
+            for path in set(exported) - {parquet_file(warehouse_dir, table, run) for run in stored}:
+                path.unlink()  # a run with no rows left, or the one-file layout of earlier versions
+            for run_id, count in sorted(stored.items()):
+                path = parquet_file(warehouse_dir, table, run_id)
+                if exported.get(path) == count:
+                    continue
+                partial = folder / f".run-{run_id}.parquet.partial"
+                pq.write_table(con.execute(_RUN_ROWS[table], {"run_id": run_id}).fetch_arrow_table(), partial,
+                               compression="zstd")
+                os.replace(partial, path)
+                written.append(path)
+    return written

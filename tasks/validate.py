@@ -7,10 +7,12 @@ can quarantine exactly the dumps that broke an expectation, with the suite's hum
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -46,16 +48,25 @@ SEGMENT_COLUMNS = [
 ]
 DEDUP_COLUMNS = ["source_file", "ordinal", "article_id", "kind", "title", "body"]
 
+# The run's occurrences, checked against everything stored: a rerun's cost follows what it
+# loads, not the size of the warehouse.
 LOAD_SQL = """
-WITH stored AS (SELECT article_id, count(*) AS article_rows FROM articles GROUP BY article_id)
+WITH mine AS (SELECT source_file, ordinal, article_id FROM article_occurrences WHERE run_id = $run_id),
+stored AS (
+    SELECT article_id, count(*) AS article_rows FROM articles
+    WHERE article_id IN (SELECT article_id FROM mine) GROUP BY article_id),
+copies AS (
+    SELECT source_file, ordinal, count(*) AS dup_count FROM article_occurrences
+    WHERE source_file IN (SELECT source_file FROM mine) GROUP BY source_file, ordinal)
 SELECT o.source_file,
        o.ordinal,
        o.article_id,
        s.article_rows IS NOT NULL AS article_exists,
        coalesce(s.article_rows, 0) AS article_rows,
-       count(*) OVER (PARTITION BY o.source_file, o.ordinal) AS dup_count
-FROM article_occurrences o
-LEFT JOIN stored s ON s.article_id = o.article_id
+       c.dup_count
+FROM mine o
+LEFT JOIN stored s USING (article_id)
+JOIN copies c USING (source_file, ordinal)
 ORDER BY o.source_file, o.ordinal, o.article_id
 """
 
@@ -279,8 +290,11 @@ def segment_frame(dumps: list[SegmentedDump]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
 
 
-def dedup_frame(articles: list[Article]) -> pd.DataFrame:
-    """One row per distinct article dedup kept, with the occurrence it was taken from."""
+def dedup_frame(articles: Iterable[Article]) -> pd.DataFrame:
+    """One row per distinct article dedup kept, with the occurrence it was taken from.
+
+    The body is checked for uniqueness only, so the frame holds its digest: a run's
+    articles, whatever their number, fit in memory."""
     rows = [
         {
             "source_file": article.source_file,
@@ -288,14 +302,14 @@ def dedup_frame(articles: list[Article]) -> pd.DataFrame:
             "article_id": article.article_id,
             "kind": article.kind,
             "title": article.title,
-            "body": article.body,
+            "body": hashlib.blake2b(article.body.encode(), digest_size=16).hexdigest() if article.body else "",
         }
         for article in articles
     ]
     return pd.DataFrame(rows, columns=DEDUP_COLUMNS)
 
 
-def load_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """One row per article_occurrences row of the staged warehouse, seen through `con`'s
+def load_frame(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:
+    """One row per article_occurrences row the run `run_id` staged, seen through `con`'s
     open transaction."""
-    return con.execute(LOAD_SQL).df()
+    return con.execute(LOAD_SQL, {"run_id": run_id}).df()

@@ -1,0 +1,226 @@
+"""Stage: a run's segmented dumps, spilled to Parquet batch by batch.
+
+A run never holds the whole corpus in memory: each batch's articles and removals are
+written to the run's stage folder (WAREHOUSE/.gleaner-stage/<run_id>/) by whoever
+segmented the batch, a worker process or a Dask worker included, and the batch's records
+are dropped. Dedup and load then read the stage with DuckDB, which streams and spills.
+
+Each article occurrence is staged with what dedup needs from it, computed where the
+batch was processed so it runs in parallel too: its author key, the id it gets if it is
+new, and the fingerprint of its text. Files are named by batch number, so the stage reads
+back in the order of a single-process run whatever order workers finished in.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks.dedup import Candidate, article_id, author_key, dedup_author, fingerprint
+from tasks.models import Article, Section, SegmentedDump
+
+#: known(files): the warehouse's articles whose author_key occurs in the staged files, as
+#: rows ordered by author_key then article_id
+KnownArticleRows = Callable[[str], Iterator[dict]]
+
+STAGE_DIR = ".gleaner-stage"
+
+SECTION = pa.struct([("heading", pa.string()), ("text", pa.string())])
+OCCURRENCE_SCHEMA = pa.schema([
+    ("batch_no", pa.int32()), ("dump_no", pa.int32()), ("ordinal", pa.int32()),
+    ("source_file", pa.string()), ("source_sha256", pa.string()),
+    ("kind", pa.string()), ("authors", pa.list_(pa.string())), ("published_on", pa.date32()),
+    ("title", pa.string()), ("category", pa.string()), ("lede", pa.string()), ("body", pa.string()),
+    ("sections", pa.list_(SECTION)), ("bio", pa.string()), ("word_count", pa.int32()),
+    ("author_key", pa.string()), ("new_id", pa.string()), ("fingerprint", pa.list_(pa.int64())),
+])
+REMOVED_SCHEMA = pa.schema([
+    ("source_file", pa.string()), ("line_no", pa.int32()), ("category", pa.string()), ("text", pa.string()),
+    ("source_sha256", pa.string()),
+])
+
+
+def stage_dir(warehouse_dir: Path, run_id: str) -> Path:
+    return warehouse_dir / STAGE_DIR / run_id
+
+
+def clear_stages(warehouse_dir: Path) -> None:
+    """Remove every run's stage (a killed run leaves its own behind)."""
+    shutil.rmtree(warehouse_dir / STAGE_DIR, ignore_errors=True)
+
+
+def occurrence_files(stage: Path) -> str:
+    return str(stage / "occurrences" / "*.parquet")
+
+
+def removed_files(stage: Path) -> str:
+    return str(stage / "removed" / "*.parquet")
+
+
+def _write(table: pa.Table, folder: Path, batch_no: int) -> None:
+    """One file per batch, renamed into place whole: a reader never sees half a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".batch-{batch_no:06d}.partial"
+    pq.write_table(table, partial, compression="zstd")
+    os.replace(partial, folder / f"batch-{batch_no:06d}.parquet")
+
+
+def write_batch(stage: Path, batch_no: int, segmented: list[SegmentedDump]) -> None:
+    """Stage the articles and removals of one batch's dumps that passed their gates."""
+    occurrences = [
+        {"batch_no": batch_no, "dump_no": dump_no, "ordinal": a.ordinal, "source_file": s.dump.source_file,
+         "source_sha256": s.dump.sha256, "kind": a.kind, "authors": a.authors, "published_on": a.published_on,
+         "title": a.title, "category": a.category, "lede": a.lede, "body": a.body,
+         "sections": [{"heading": x.heading, "text": x.text} for x in a.sections], "bio": a.bio,
+         "word_count": a.word_count, "author_key": author_key(a.authors), "new_id": article_id(a),
+         "fingerprint": sorted(fingerprint(a))}
+        for dump_no, s in enumerate(segmented) for a in s.articles
+    ]
+    removed = [
+        {"source_file": r.source_file, "line_no": r.line_no, "category": r.category, "text": r.text,
+         "source_sha256": s.dump.sha256}
+        for s in segmented for r in s.removed
+    ]
+    _write(pa.Table.from_pylist(occurrences, schema=OCCURRENCE_SCHEMA), stage / "occurrences", batch_no)
+    _write(pa.Table.from_pylist(removed, schema=REMOVED_SCHEMA), stage / "removed", batch_no)
+
+
+# --- dedup over the stage -------------------------------------------------------------
+
+ARTICLE_SCHEMA = pa.schema([
+    ("article_id", pa.string()), ("kind", pa.string()), ("authors", pa.list_(pa.string())),
+    ("published_on", pa.date32()), ("title", pa.string()), ("category", pa.string()), ("lede", pa.string()),
+    ("body", pa.string()), ("sections", pa.list_(SECTION)), ("bio", pa.string()), ("word_count", pa.int32()),
+    ("author_key", pa.string()), ("source_file", pa.string()), ("ordinal", pa.int32()),
+])
+DEDUPED_OCCURRENCE_SCHEMA = pa.schema([
+    ("article_id", pa.string()), ("source_file", pa.string()), ("ordinal", pa.int32()),
+    ("source_sha256", pa.string()),
+])
+_ROWS_PER_WRITE = 4096
+
+STAGED_SQL = """
+SELECT * EXCLUDE (batch_no, dump_no) FROM read_parquet($files)
+WHERE NOT list_contains($excluded, source_file)
+ORDER BY author_key, batch_no, dump_no, ordinal"""
+
+
+@dataclass
+class DedupTotals:
+    articles: int = 0  # rows written: new articles and known ones that gained something
+    new: int = 0
+    updated: int = 0
+    occurrences: int = 0
+
+
+def deduped_articles(stage: Path) -> Path:
+    return stage / "articles.parquet"
+
+
+def deduped_occurrences(stage: Path) -> Path:
+    return stage / "article_occurrences.parquet"
+
+
+def stream_rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> Iterator[dict]:
+    """A query's rows as dicts, fetched a few thousand at a time."""
+    for batch in con.execute(sql, params).fetch_record_batch(_ROWS_PER_WRITE):
+        yield from batch.to_pylist()
+
+
+def _article(row: dict) -> Article:
+    return Article(source_file=row.get("source_file", ""), ordinal=row.get("ordinal", 0), kind=row["kind"],
+                   authors=row["authors"], published_on=row["published_on"], title=row["title"],
+                   category=row["category"], lede=row["lede"], body=row["body"],
+                   sections=[Section(s["heading"], s["text"]) for s in row["sections"] or []], bio=row["bio"],
+                   word_count=row["word_count"], article_id=row.get("article_id"))
+
+
+class _Writer:
+    """Rows appended to one Parquet file, a few thousand at a time."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.schema, self.rows = schema, []
+        self.file = pq.ParquetWriter(path, schema, compression="zstd")
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= _ROWS_PER_WRITE:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.file.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        self.file.close()
+
+
+def dedup_stage(stage: Path, known: KnownArticleRows, excluded: set[str]) -> DedupTotals:
+    """Dedup every staged occurrence, except those of the `excluded` dumps, one author key
+    at a time; write the article rows to write and every occurrence's id to the stage.
+
+    `known(files)` streams the warehouse's articles whose author_key occurs in the staged
+    Parquet `files`, ordered by author_key then article_id. Memory holds one author's
+    articles at a time."""
+    files = occurrence_files(stage)
+    scratch = duckdb.connect()
+    staged = groupby(stream_rows(scratch, STAGED_SQL, {"files": files, "excluded": sorted(excluded)}),
+                     key=itemgetter("author_key"))
+    known_groups = groupby(known(files), key=itemgetter("author_key"))
+    known_key, known_rows = next(known_groups, (None, iter(())))
+    articles = _Writer(deduped_articles(stage), ARTICLE_SCHEMA)
+    occurrences = _Writer(deduped_occurrences(stage), DEDUPED_OCCURRENCE_SCHEMA)
+    totals = DedupTotals()
+    try:
+        for key, rows in staged:
+            while known_key is not None and known_key < key:
+                known_key, known_rows = next(known_groups, (None, iter(())))
+            author_known = [_article(r) for r in known_rows] if known_key == key else []
+            candidates = [Candidate(_article(r), r["source_sha256"], frozenset(r["fingerprint"]), r["new_id"])
+                          for r in rows]
+            result = dedup_author(author_known, candidates)
+            for a in result.articles:
+                articles.add({"article_id": a.article_id, "kind": a.kind, "authors": a.authors,
+                              "published_on": a.published_on, "title": a.title, "category": a.category,
+                              "lede": a.lede, "body": a.body,
+                              "sections": [{"heading": s.heading, "text": s.text} for s in a.sections],
+                              "bio": a.bio, "word_count": a.word_count, "author_key": key,
+                              "source_file": a.source_file, "ordinal": a.ordinal})
+            for o in result.occurrences:
+                occurrences.add({"article_id": o.article_id, "source_file": o.source_file, "ordinal": o.ordinal,
+                                 "source_sha256": o.source_sha256})
+            totals.articles += len(result.articles)
+            totals.new += len(result.new_ids)
+            totals.updated += len(result.updated_ids)
+            totals.occurrences += len(result.occurrences)
+    finally:
+        articles.close()
+        occurrences.close()
+        scratch.close()
+    return totals
+
+
+def deduped(stage: Path) -> Iterator[Article]:
+    """The article rows dedup_stage wrote, with the occurrence each was taken from."""
+    with duckdb.connect() as scratch:
+        for row in stream_rows(scratch, "SELECT * FROM read_parquet($file)", {"file": str(deduped_articles(stage))}):
+            yield _article(row)
+
+
+def removed_by_category(stage: Path, excluded: set[str]) -> dict[str, int]:
+    """Staged removals per category, except those of the `excluded` dumps."""
+    with duckdb.connect() as scratch:
+        return dict(scratch.execute(
+            """SELECT category, count(*) FROM read_parquet($files)
+               WHERE NOT list_contains($excluded, source_file) GROUP BY category ORDER BY category""",
+            {"files": removed_files(stage), "excluded": sorted(excluded)}).fetchall())
