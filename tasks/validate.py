@@ -293,8 +293,9 @@ def segment_frame(dumps: list[SegmentedDump]) -> pd.DataFrame:
 def dedup_frame(articles: Iterable[Article]) -> pd.DataFrame:
     """One row per distinct article dedup kept, with the occurrence it was taken from.
 
-    The body is checked for uniqueness only, so the frame holds its digest: a run's
-    articles, whatever their number, fit in memory."""
+    The body is checked for uniqueness only, so a long one is held as its opening (what
+    the Data Docs show) and a digest of the whole: a run's articles, whatever their number,
+    fit in memory."""
     rows = [
         {
             "source_file": article.source_file,
@@ -302,11 +303,17 @@ def dedup_frame(articles: Iterable[Article]) -> pd.DataFrame:
             "article_id": article.article_id,
             "kind": article.kind,
             "title": article.title,
-            "body": hashlib.blake2b(article.body.encode(), digest_size=16).hexdigest() if article.body else "",
+            "body": _short_and_unique(article.body),
         }
         for article in articles
     ]
     return pd.DataFrame(rows, columns=DEDUP_COLUMNS)
+
+
+def _short_and_unique(text: str) -> str:
+    if len(text) <= SAMPLE_CHARS:
+        return text
+    return f"{text[:SAMPLE_CHARS]} #{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}"
 
 
 def load_frame(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:

@@ -153,8 +153,8 @@ def test_a_load_refused_by_its_gate_keeps_nothing_and_quarantines_the_run(seeds_
     seeds_subset("004")
     real_frame = tasks.validate.load_frame
 
-    def one_dangling_occurrence(con):
-        frame = real_frame(con)
+    def one_dangling_occurrence(con, run_id):
+        frame = real_frame(con, run_id)
         frame.loc[frame["source_file"] == "004_b658330cd825a186.txt", "article_exists"] = False
         return frame
 

@@ -22,9 +22,9 @@ def gate_results() -> list[validate.GateResult]:
     """Two batches through the gates, the second with an authorless article, then dedup and load."""
     con = duckdb.connect()
     con.execute("CREATE TABLE articles (article_id VARCHAR)")
-    con.execute("CREATE TABLE article_occurrences (article_id VARCHAR, source_file VARCHAR, ordinal INTEGER)")
+    con.execute("CREATE TABLE article_occurrences (article_id VARCHAR, source_file VARCHAR, ordinal INTEGER, run_id VARCHAR)")
     con.execute("INSERT INTO articles VALUES ('0123456789abcdef')")
-    con.execute("INSERT INTO article_occurrences VALUES ('0123456789abcdef', 'a.txt', 1)")
+    con.execute("INSERT INTO article_occurrences VALUES ('0123456789abcdef', 'a.txt', 1, 'run')")
     return [
         validate.validate_frame("extract", validate.extract_frame([extracted("a.txt", ["By Jane Roe", "Some text."])])),
         validate.validate_frame("clean", validate.clean_frame([cleaned("a.txt", ["Some text."])])),
@@ -33,7 +33,7 @@ def gate_results() -> list[validate.GateResult]:
         validate.validate_frame("clean", validate.clean_frame([cleaned("bad.txt", ["Text."])])),
         validate.validate_frame("segment", validate.segment_frame([segmented("bad.txt", [article("bad.txt", authors=[])])])),
         validate.validate_frame("dedup", validate.dedup_frame([article("a.txt", article_id="0123456789abcdef")])),
-        validate.validate_frame("load", validate.load_frame(con)),
+        validate.validate_frame("load", validate.load_frame(con, "run")),
         validate.validate_frame("extract", validate.extract_frame([])),  # a batch that extracted nothing
     ]
 

@@ -387,12 +387,13 @@ def staged() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("CREATE TABLE articles (article_id VARCHAR, kind VARCHAR, word_count INTEGER)")
     con.execute(
-        "CREATE TABLE article_occurrences (article_id VARCHAR, source_file VARCHAR, ordinal INTEGER, source_sha256 VARCHAR)"
+        "CREATE TABLE article_occurrences (article_id VARCHAR, source_file VARCHAR, ordinal INTEGER, source_sha256 VARCHAR,"
+        " run_id VARCHAR DEFAULT 'this run')"
     )
     con.execute("BEGIN TRANSACTION")
     con.execute("INSERT INTO articles VALUES ('0123456789abcdef', 'full', 10), ('fedcba9876543210', 'teaser', 0)")
     con.execute(
-        """INSERT INTO article_occurrences VALUES
+        """INSERT INTO article_occurrences (article_id, source_file, ordinal, source_sha256) VALUES
            ('0123456789abcdef', 'a.txt', 1, 'aa'),
            ('fedcba9876543210', 'a.txt', 2, 'aa'),
            ('0123456789abcdef', 'b.txt', 1, 'bb')"""
@@ -402,7 +403,7 @@ def staged() -> duckdb.DuckDBPyConnection:
 
 
 def test_load_frame_reads_the_staged_transaction(staged: duckdb.DuckDBPyConnection) -> None:
-    frame = validate.load_frame(staged)
+    frame = validate.load_frame(staged, "this run")
     assert frame.to_dict("records") == [
         {"source_file": "a.txt", "ordinal": 1, "article_id": "0123456789abcdef", "article_exists": True, "article_rows": 1, "dup_count": 1},
         {"source_file": "a.txt", "ordinal": 2, "article_id": "fedcba9876543210", "article_exists": True, "article_rows": 1, "dup_count": 1},
@@ -414,21 +415,21 @@ def test_load_frame_reads_the_staged_transaction(staged: duckdb.DuckDBPyConnecti
 
 
 def test_load_gate_blames_an_occurrence_of_a_missing_article(staged: duckdb.DuckDBPyConnection) -> None:
-    staged.execute("INSERT INTO article_occurrences VALUES ('9999999999999999', 'c.txt', 1, 'cc')")
-    result = validate.validate_frame("load", validate.load_frame(staged))
+    staged.execute("INSERT INTO article_occurrences (article_id, source_file, ordinal, source_sha256) VALUES ('9999999999999999', 'c.txt', 1, 'cc')")
+    result = validate.validate_frame("load", validate.load_frame(staged, "this run"))
     assert not result.success
     assert result.failures == {"c.txt": ["an occurrence points at an article missing from the warehouse"]}
 
 
 def test_load_gate_blames_an_occurrence_stored_twice(staged: duckdb.DuckDBPyConnection) -> None:
-    staged.execute("INSERT INTO article_occurrences VALUES ('fedcba9876543210', 'b.txt', 1, 'bb')")
-    result = validate.validate_frame("load", validate.load_frame(staged))
+    staged.execute("INSERT INTO article_occurrences (article_id, source_file, ordinal, source_sha256) VALUES ('fedcba9876543210', 'b.txt', 1, 'bb')")
+    result = validate.validate_frame("load", validate.load_frame(staged, "this run"))
     assert result.failures == {"b.txt": ["an article occurrence is stored more than once"]}
 
 
 def test_load_gate_blames_an_article_stored_twice(staged: duckdb.DuckDBPyConnection) -> None:
     staged.execute("INSERT INTO articles VALUES ('fedcba9876543210', 'teaser', 0)")
-    result = validate.validate_frame("load", validate.load_frame(staged))
+    result = validate.validate_frame("load", validate.load_frame(staged, "this run"))
     assert result.failures == {"a.txt": ["an article is stored more than once"]}
 
 
@@ -460,3 +461,11 @@ def test_gate_result_keeps_its_validation_for_the_docs() -> None:
 
 def test_empty_batch_has_no_validation() -> None:
     assert validate.validate_frame("dedup", validate.dedup_frame([])).validation is None
+
+
+def test_load_frame_reads_only_the_runs_rows_but_counts_earlier_copies(staged: duckdb.DuckDBPyConnection) -> None:
+    staged.execute("INSERT INTO article_occurrences VALUES ('fedcba9876543210', 'old.txt', 1, 'oo', 'earlier run')")
+    assert "old.txt" not in set(validate.load_frame(staged, "this run")["source_file"])
+    staged.execute("INSERT INTO article_occurrences VALUES ('fedcba9876543210', 'b.txt', 1, 'bb', 'earlier run')")
+    result = validate.validate_frame("load", validate.load_frame(staged, "this run"))
+    assert result.failures == {"b.txt": ["an article occurrence is stored more than once"]}
