@@ -26,7 +26,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
 from tasks import report, validate
-from tasks.analytics import build_search_index
+from tasks.analytics import update_search_index
 from tasks.batch import BatchOutcome, LoadedDump, process_batch
 from tasks.discover import Discovery, batches, discover
 from tasks.load import (DqRow, DumpRow, RunRows, export_parquet, in_transaction, known_articles, loaded_dumps,
@@ -98,8 +98,7 @@ def validate_dedup(stage_folder: Path) -> validate.GateResult:
 def load_rows(rows: RunRows, con: duckdb.DuckDBPyConnection) -> validate.GateResult:
     def stage_and_check() -> validate.GateResult:
         stage_run(con, rows)
-        if rows.articles_new or rows.articles_updated:  # the search index follows the articles
-            build_search_index(con)
+        update_search_index(con, rows.run_id)  # the search index follows the articles
         result = validate.validate_frame("load", validate.load_frame(con, rows.run_id))
         if result.success:
             rows.dq.append(dq_row(result))

@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.analytics import create_views
+from tasks.analytics import create_views, ensure_search_index
 from tasks.stage import deduped_articles, deduped_occurrences, removed_files, stream_rows
 
 DB_FILE = "gleaner.duckdb"
@@ -183,6 +183,7 @@ def next_version(warehouse_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         con = duckdb.connect(str(draft))
         create_tables(con)
         create_views(con)
+        ensure_search_index(con)
         yield con
         con.execute("CHECKPOINT")  # everything in the file itself: no write-ahead log to carry
     except BaseException:
