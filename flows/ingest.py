@@ -33,7 +33,7 @@ from tasks.load import (DqRow, DumpRow, RunRows, export_parquet, in_transaction,
                         next_version, open_published, record_run, stage_run, writer_lock)
 from tasks.models import Dump, Quarantine
 from tasks.profile import DEFAULT_PROFILE, load_profile
-from tasks.stage import DedupTotals, clear_stages, dedup_stage, deduped, removed_by_category, stage_dir
+from tasks.stage import DedupTotals, clear_stages, dedup_stage, deduped, removed_by_category, start_stage
 
 
 @dataclass
@@ -208,7 +208,7 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
 
     with writer_lock(warehouse):
         clear_stages(warehouse)  # what a killed run left
-        rows.stage = stage_dir(warehouse, rows.run_id)
+        rows.stage = start_stage(warehouse, rows.run_id)
         try:
             with open_published(warehouse) as published:
                 found = discover_dumps(raw, published)

@@ -302,7 +302,7 @@ def in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], Outcome],
 
 
 #: how to read each table's rows of one run: article_sections has no run_id of its own
-_RUN_ROWS = {table: f"SELECT * FROM {table} WHERE run_id = $run_id" for table in SCHEMA} | {
+RUN_ROWS = {table: f"SELECT * FROM {table} WHERE run_id = $run_id" for table in SCHEMA} | {
     "article_sections": "SELECT s.* FROM article_sections s JOIN articles a USING (article_id) "
                         "WHERE a.run_id = $run_id ORDER BY s.article_id, s.ordinal"}
 _ROWS_BY_RUN = {table: f"SELECT run_id, count(*) FROM {table} GROUP BY run_id" for table in SCHEMA} | {
@@ -342,7 +342,7 @@ def export_parquet(warehouse_dir: Path) -> list[Path]:
                 if exported.get(path) == count:
                     continue
                 partial = folder / f".run-{run_id}.parquet.partial"
-                pq.write_table(con.execute(_RUN_ROWS[table], {"run_id": run_id}).fetch_arrow_table(), partial,
+                pq.write_table(con.execute(RUN_ROWS[table], {"run_id": run_id}).fetch_arrow_table(), partial,
                                compression="zstd")
                 os.replace(partial, path)
                 written.append(path)

@@ -52,6 +52,14 @@ def stage_dir(warehouse_dir: Path, run_id: str) -> Path:
     return warehouse_dir / STAGE_DIR / run_id
 
 
+def start_stage(warehouse_dir: Path, run_id: str) -> Path:
+    """The run's empty stage: batch 0 holds no rows, so that a run with nothing new reads
+    an empty stage rather than no files."""
+    stage = stage_dir(warehouse_dir, run_id)
+    write_batch(stage, 0, [])
+    return stage
+
+
 def clear_stages(warehouse_dir: Path) -> None:
     """Remove every run's stage (a killed run leaves its own behind)."""
     shutil.rmtree(warehouse_dir / STAGE_DIR, ignore_errors=True)

@@ -123,31 +123,43 @@ def is_empty(snapshot: dict[str, list[tuple]] | None) -> bool:
 
 
 def parquet_problems(warehouse: Path, previous: Path | None = None, missing_ok: bool = False) -> list[str]:
-    """What is wrong with WAREHOUSE/parquet: a table's file missing or unreadable, or not the
-    database's table. After a run killed between its publication and the end of its export,
-    a file may instead be the `previous` warehouse's table, or missing if `missing_ok` (the
+    """What is wrong with WAREHOUSE/parquet: a file unreadable, or a table's files (one per
+    run) not holding the database's table. After a run killed between its publication and
+    the end of its export, each file may instead hold its run's rows of the `previous`
+    warehouse, and a run's file may be missing; so may every file if `missing_ok` (the
     first run of a warehouse)."""
-    from tasks.load import SCHEMA
+    from tasks.load import RUN_ROWS, SCHEMA
 
     problems = []
     with duckdb.connect(str(warehouse / "gleaner.duckdb"), read_only=True) as con:
         for table, schema in SCHEMA.items():
-            path = warehouse / "parquet" / table / f"{table}.parquet"
-            if missing_ok and not path.exists():
-                continue
-            try:
-                pq.read_table(path)
-            except Exception as exc:  # noqa: BLE001 - any failure to read is the finding
-                problems.append(f"{table}: unreadable: {exc!r}")
+            files = sorted((warehouse / "parquet" / table).glob("*.parquet"))
+            unreadable = []
+            for path in files:
+                try:
+                    pq.read_table(path)
+                except Exception as exc:  # noqa: BLE001 - any failure to read is the finding
+                    unreadable.append(f"{path.name}: unreadable: {exc!r}")
+            problems += [f"{table}: {u}" for u in unreadable]
+            if unreadable or (not files and missing_ok):
                 continue
             columns = schema.names
-            exported = _rows(con, f"read_parquet('{path}')", columns)
-            candidates = [_rows(con, table, columns)]
-            if previous is not None:
-                with duckdb.connect(str(previous / "gleaner.duckdb"), read_only=True) as other:
-                    candidates.append(_rows(other, table, columns))
-            if exported not in candidates:
-                problems.append(f"{table}: {len(exported)} rows in Parquet, {len(candidates[0])} in the database")
+            stored = _rows(con, table, columns)
+            exported = _rows(con, f"read_parquet({[str(f) for f in files]})", columns) if files else []
+            if exported == stored:
+                continue
+            if previous is None and not missing_ok:
+                problems.append(f"{table}: {len(exported)} rows in Parquet, {len(stored)} in the database")
+                continue
+            databases = [con] + ([duckdb.connect(str(previous / "gleaner.duckdb"), read_only=True)] if previous else [])
+            for path in files:  # caught in the middle of an export: each file some version of its run's rows
+                run_id = path.stem.removeprefix("run-")
+                versions = [sorted(db.execute(RUN_ROWS[table], {"run_id": run_id}).fetchall(), key=repr)
+                            for db in databases]
+                if _rows(con, f"read_parquet('{path}')", columns) not in versions:
+                    problems.append(f"{table}/{path.name}: not the rows of its run in either version")
+            for other in databases[1:]:
+                other.close()
     return problems
 
 
@@ -155,6 +167,7 @@ def leftovers(warehouse: Path) -> list[str]:
     """Files of a run that should not outlive it."""
     found = [p for p in warehouse.glob(".gleaner.duckdb.next*")]
     found += list((warehouse / "parquet").glob("*/.*.partial"))
+    found += list(warehouse.glob(".gleaner-stage/*"))  # a run's stage outlives it only when it is killed
     return sorted(str(p.relative_to(warehouse)) for p in found)
 
 
@@ -256,9 +269,11 @@ class KillPoint:
 FIRST_RUN_KILLS = [
     KillPoint("extract", "call:tasks.extract.extract_dump#3", published=False),
     KillPoint("clean-gate", "call:tasks.validate.validate_frame#2", published=False),
-    KillPoint("staging", "call:tasks.load._insert#3", published=False),  # articles and sections staged
+    KillPoint("batch-staged", "return:tasks.stage.write_batch#2", published=False),  # the batch's Parquet written
+    KillPoint("dedup", "return:tasks.stage.dedup_stage#1", published=False),
+    KillPoint("loaded", "call:tasks.load.record_run#1", published=False),  # rows and search index written
     KillPoint("before-rename", "call:os.replace@tasks.load.next_version#2", published=False),
-    KillPoint("parquet", "call:pyarrow.parquet.write_table#3", published=True),  # 2 of 7 tables exported
+    KillPoint("parquet", "call:pyarrow.parquet.write_table@tasks.load.export_parquet#3", published=True),  # 2 of 7
 ]
 SECOND_RUN_KILLS = [
     KillPoint("segment-gate", "call:tasks.validate.validate_frame#3", published=False),

@@ -59,9 +59,11 @@ def test_seeds_load_incrementally_and_a_rerun_adds_nothing(seeds_subset, tmp_pat
     # Data Docs show every suite, offline
     docs = (warehouse / "data_docs" / "index.html").read_text(encoding="utf-8")
     assert all(suite in docs for suite in ("extract", "clean", "segment", "dedup", "load"))
-    # Every table is in Parquet too, with the database's rows.
+    # Every table is in Parquet too, with the database's rows: a file per run that wrote rows.
     for table in TABLES:
-        assert pq.read_table(warehouse / "parquet" / table / f"{table}.parquet").num_rows == again[table]
+        assert pq.read_table(warehouse / "parquet" / table).num_rows == again[table]
+    assert len(list((warehouse / "parquet" / "articles").glob("run-*.parquet"))) == 2
+    assert len(list((warehouse / "parquet" / "runs").glob("run-*.parquet"))) == 3
 
 
 def test_article_ids_do_not_depend_on_which_dumps_came_first(seeds_subset, tmp_path):
@@ -110,7 +112,7 @@ def test_a_run_that_fails_while_loading_leaves_the_warehouse_as_it_was(seeds_sub
 
     def insert_then_die(con, table, rows):
         real_insert(con, table, rows)
-        if table == "article_occurrences":
+        if table == "dumps":  # written after the articles, occurrences and removals
             raise OSError("disk gone")
 
     monkeypatch.setattr(tasks.load, "_insert", insert_then_die)
