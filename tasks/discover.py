@@ -44,10 +44,19 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def walk_files(raw_dir: Path) -> list[Path]:
-    """Every file below raw_dir, sorted by relative path, without following directory links."""
-    found = [Path(root) / name for root, _, files in os.walk(raw_dir) for name in files]
-    return sorted(found, key=lambda p: p.relative_to(raw_dir).as_posix())
+def walk_files(raw_dir: Path) -> tuple[list[Path], list[Quarantine]]:
+    """Every file below raw_dir, sorted by relative path, without following directory links;
+    and a refusal for each folder that cannot be listed (its files would go unaccounted)."""
+    unlisted: list[Quarantine] = []
+
+    def refuse(error: OSError) -> None:
+        folder = Path(error.filename)
+        source = folder.relative_to(raw_dir).as_posix()
+        reason = f"a folder that cannot be read: {error.strerror or error}; its files were not seen"
+        unlisted.append(Quarantine(Dump(source, folder, "", 0, "folder"), "discover", reason))
+
+    found = [Path(root) / name for root, _, files in os.walk(raw_dir, onerror=refuse) for name in files]
+    return sorted(found, key=lambda p: p.relative_to(raw_dir).as_posix()), unlisted
 
 
 def inspect_file(path: Path, raw_dir: Path) -> Dump | Quarantine:
@@ -76,8 +85,8 @@ def discover(raw_dir: Path, loaded: set[tuple[str, str]]) -> Discovery:
     """Dumps below raw_dir; `loaded` holds the (source_file, sha256) already in the warehouse."""
     new: list[Dump] = []
     old: list[Dump] = []
-    refused: list[Quarantine] = []
-    for path in walk_files(raw_dir):
+    paths, refused = walk_files(raw_dir)
+    for path in paths:
         found = inspect_file(path, raw_dir)
         if isinstance(found, Quarantine):
             refused.append(found)

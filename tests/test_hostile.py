@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import random
+import subprocess
+import sys
 
 import duckdb
 import pytest
 
-from conftest import SEEDS
+from conftest import REPO, SEEDS
 
 SEED_004 = (SEEDS / "004_b658330cd825a186.txt").read_text(encoding="utf-8")
 ARTICLE = "By Jane Roe\n" + "The minister’s visit to Tashkent was “historic”, said the café owner in Samarqand. " * 20
@@ -90,3 +93,38 @@ def test_every_hostile_input_is_loaded_or_quarantined_with_its_reason(tmp_path, 
     assert refused["empty.txt"].startswith("extract: ") and "the dump is empty" in refused["empty.txt"]
     assert refused["blank.txt"] == "extract: the dump holds only blank lines"
     assert "the dump is empty" in refused["script only.html"]  # a page with no visible text
+
+
+def test_unreadable_files_and_folders_are_quarantined_with_the_reason(tmp_path):
+    """A file and a folder nobody may read: each gets a dumps row saying so, the readable dump
+    is loaded, and the command exits 1 naming them. Root reads whatever the modes say, so as
+    root the command runs without the capabilities that let it (setpriv)."""
+    from prefect.settings import PREFECT_API_URL
+
+    raw, warehouse = tmp_path / "raw", tmp_path / "wh"
+    (raw / "locked").mkdir(parents=True)
+    (raw / "readable.txt").write_text(SEED_004, encoding="utf-8")
+    (raw / "secret.txt").write_text(SEED_004, encoding="utf-8")
+    (raw / "locked" / "inside.txt").write_text(SEED_004, encoding="utf-8")
+    (raw / "secret.txt").chmod(0o000)
+    (raw / "locked").chmod(0o000)
+    command = [sys.executable, "-m", "gleaner.cli", "run", "--raw", str(raw), "--warehouse", str(warehouse), "--json"]
+    if os.geteuid() == 0:
+        without = "-dac_override,-dac_read_search"
+        command = ["setpriv", "--bounding-set", without, "--inh-caps", without, *command]
+    env = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value(), PREFECT_LOGGING_LEVEL="WARNING")
+    try:
+        ran = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    finally:
+        (raw / "locked").chmod(0o755)  # so that pytest can clean up
+    assert ran.returncode == 1, ran.stderr[-3000:]
+    summary = json.loads(ran.stdout)
+    assert summary["dumps_loaded"] == 1 and summary["articles_new"] == 5
+    assert dict(summary["quarantined"]) == {
+        "locked": "discover: a folder that cannot be read: Permission denied; its files were not seen",
+        "secret.txt": "discover: cannot be read: Permission denied",
+    }
+    assert "Traceback" not in ran.stderr
+    with duckdb.connect(str(warehouse / "gleaner.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT source_file, status FROM dumps ORDER BY source_file").fetchall()
+    assert rows == [("locked", "quarantined"), ("readable.txt", "loaded"), ("secret.txt", "quarantined")]
