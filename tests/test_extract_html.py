@@ -19,7 +19,7 @@ from conftest import SEEDS
 from tasks.clean import clean_dump
 from tasks.discover import inspect_file
 from tasks.extract import extract_dump, html_to_lines
-from tasks.profile import PROFILES_DIR, ProfileError, parse_profile
+from tasks.profile import PROFILES_DIR, HtmlProfile, HtmlRule, ProfileError, parse_profile
 from tasks.segment import segment_dump
 
 FIXTURES = Path(__file__).parent / "fixtures" / "html"
@@ -305,6 +305,46 @@ def test_scripts_styles_and_comments_are_dropped_unlogged(profile):
         "<script type='application/ld+json'>{\"@type\": \"Article\"}</script><p>More text.</p>", profile)
     assert lines == ["Kept text.", "More text."]
     assert removed == []
+
+
+def with_rules(profile, *rules: tuple[str, str], blocks: tuple[str, ...] = ()):
+    """The profile with [html] rules (selector, category) of its own."""
+    return dataclasses.replace(profile, html=HtmlProfile(tuple(HtmlRule(s, c) for s, c in rules), blocks))
+
+
+# The page is read as BeautifulSoup (lxml) reads it and the selectors match as soupsieve matches
+# them on BeautifulSoup's tree, though neither is run on the page (that was 10 times slower).
+
+
+def test_text_after_the_end_of_the_page_is_read_where_it_stands(profile):
+    lines, removed = html_to_lines("<html><body><p>One</p><span>a</span></body></html> <span>b</span>", profile)
+    assert (lines, removed) == (["One", "a b"], [])
+
+
+def test_a_rule_text_is_matched_without_the_script_inside_the_element(profile):
+    lines, removed = cut('<p>Before.</p><p><a class="readmore" href="/1">Read more<script>document.write(1)'
+                         "</script></a></p>", profile)
+    assert (lines, removed) == (["Before.", ""], [(2, "navigation", "Read more")])
+
+
+def test_classes_are_separated_by_any_white_space(profile):
+    assert cut('<p class="lead\xa0caption">Credit: AP</p><p>Text.</p>', profile) == (
+        ["", "Text."], [(1, "image_caption", "Credit: AP")])
+
+
+def test_combinators_and_pseudo_classes_select_as_in_soupsieve(profile):
+    rules = with_rules(profile, ("h2 + p", "other"), ("h2 ~ p", "category_label"), ("aside > p:not(.x)", "navigation"),
+                       ("li:nth-child(2)", "navigation"))
+    lines, removed = cut("<h2>Title</h2><p>First.</p><p>Second.</p><aside><p>Side</p></aside>"
+                         "<ul><li>One</li><li>Two</li></ul>", rules)
+    assert lines == ["Title", "", "", "", "One", ""]
+    assert removed == [(2, "other", "First."), (3, "category_label", "Second."), (4, "navigation", "Side"),
+                       (6, "navigation", "Two")]
+
+
+def test_nothing_inside_a_template_is_selected(profile):
+    rules = with_rules(profile, ("nav", "navigation"), ("template", "other"))
+    assert cut("<template><nav>Menu</nav></template><p>Text.</p>", rules) == (["", "Text."], [(1, "other", "Menu")])
 
 
 def test_text_dumps_are_read_as_before(tmp_path, profile):
