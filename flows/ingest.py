@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -111,6 +112,21 @@ def load_rows(rows: RunRows, con: duckdb.DuckDBPyConnection) -> validate.GateRes
 
 
 # --- helpers of the flow ---------------------------------------------------------------
+
+def process_batches(work: list[list[Dump]], profile: str, stage_folder: Path) -> Iterator[BatchOutcome]:
+    """Every batch's outcome, in batch order, so the run reads like a serial one.
+
+    Batches are submitted at once and the task runner spreads them over its workers; a
+    single batch runs here, as starting workers (processes importing Prefect, Great
+    Expectations and pandas: seconds each) would cost more than it saves."""
+    if len(work) == 1:
+        yield process_dumps(work[0], profile, 1, stage_folder)
+        return
+    futures = [process_dumps.submit(batch, profile, batch_no, stage_folder)
+               for batch_no, batch in enumerate(work, start=1)]
+    for future in futures:
+        yield future.result()
+
 
 @dataclass
 class Progress:
@@ -215,12 +231,7 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
                 quarantined += found.refused
                 progress = Progress(total_dumps=len(found.new), total_bytes=sum(d.bytes for d in found.new))
                 work = list(batches(found.new, int(batch_mb * 1e6)))
-                # Every batch is submitted at once: the task runner spreads them over its
-                # workers; outcomes are taken in batch order, so the run reads like a serial one.
-                futures = [process_dumps.submit(batch, profile, batch_no, rows.stage)
-                           for batch_no, batch in enumerate(work, start=1)]
-                for batch, future in zip(work, futures):
-                    outcome = future.result()
+                for batch, outcome in zip(work, process_batches(work, profile, rows.stage)):
                     gates += outcome.gates
                     quarantined += outcome.quarantined
                     loaded += outcome.loaded

@@ -1,6 +1,7 @@
 """The `gleaner` command.
 
-    gleaner run --raw DIR --warehouse DIR [--profile NAME|FILE] [--quiet] [--json]
+    gleaner run --raw DIR --warehouse DIR [--profile NAME|FILE] [--batch-mb MB]
+                [--task-runner process|thread|dask] [--workers N] [--dask-address ADDR] [--quiet] [--json]
     gleaner profile suggest --raw DIR [--profile NAME|FILE] [--min-dumps N] [--top K] [--json]
 
 Exit status of run: 0 when every dump was loaded, 1 when any was quarantined or the run
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING
 # Before Prefect is imported: no usage reports leave the machine.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+from gleaner.runners import RUNNERS, RunnerError, api_for_workers, build_task_runner
+
 if TYPE_CHECKING:
     from gleaner.suggest import Candidate, Suggestions
 
@@ -34,6 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--warehouse", required=True, type=Path, help="warehouse folder (created if missing)")
     run.add_argument("--profile", default="caci", help="site profile: a bundled name or a .toml file (default: caci)")
     run.add_argument("--batch-mb", type=float, default=32.0, help="megabytes of dumps per task run (default: 32)")
+    run.add_argument("--task-runner", choices=RUNNERS, default="process",
+                     help="where the batches are processed: process = a pool of worker processes on this "
+                          "machine (default), thread = threads of this process (for debugging), dask = the "
+                          "workers of a Dask cluster (needs --dask-address and PREFECT_API_URL)")
+    run.add_argument("--workers", type=_positive_int,
+                     help=f"processes or threads for --task-runner process|thread (default: the number of CPUs, "
+                          f"{os.cpu_count()} here)")
+    run.add_argument("--dask-address", metavar="ADDR",
+                     help="scheduler of the Dask cluster for --task-runner dask, e.g. tcp://HOST:8786; "
+                          "its workers must reach --raw, --warehouse and the Prefect server")
     output = run.add_mutually_exclusive_group()
     output.add_argument("--quiet", action="store_true", help="print only errors")
     output.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
@@ -74,6 +87,15 @@ def format_summary(summary: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.quiet:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # before Prefect reads its settings
+    from prefect.settings import PREFECT_API_URL
+
+    try:
+        runner = build_task_runner(args.task_runner, args.workers, args.dask_address, PREFECT_API_URL.value())
+    except RunnerError as exc:
+        print(f"gleaner: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if not args.raw.is_dir():
         print(f"gleaner: --raw {args.raw}: not a directory", file=sys.stderr)
         return EXIT_USAGE
@@ -84,14 +106,13 @@ def run(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         print(f"gleaner: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.quiet:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.ingest import ingest
     from tasks.load import WarehouseBusy
 
-    state = ingest(str(args.raw), str(args.warehouse), profile=args.profile, batch_mb=args.batch_mb,
-                   return_state=True)
-    summary = state.result(raise_on_failure=False)
+    with api_for_workers(runner):
+        state = ingest.with_options(task_runner=runner)(
+            str(args.raw), str(args.warehouse), profile=args.profile, batch_mb=args.batch_mb, return_state=True)
+        summary = state.result(raise_on_failure=False)
     if isinstance(summary, WarehouseBusy):
         print(f"gleaner: {summary}", file=sys.stderr)
         return EXIT_USAGE

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tasks import validate
-from tasks.validate import GateResult
+from tasks.validate import GateResult, quiet_gx
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
@@ -89,6 +89,7 @@ def _docs_context(docs: Path) -> AbstractDataContext:
     """An ephemeral context with a filesystem docs site in `docs` and every gate's suite."""
     import great_expectations as gx
 
+    quiet_gx()
     context = gx.get_context(mode="ephemeral")
     context.variables.plugins_directory = str(PLUGINS_DIR)
     context.add_data_docs_site(

@@ -115,13 +115,21 @@ def load_suite(name: str) -> gx.ExpectationSuite:
     return suite
 
 
+def quiet_gx() -> None:
+    """Only GX's errors reach the run's log: some of its modules set their loggers to INFO
+    themselves (a temporary docs folder for every context), which the package's level
+    does not override."""
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("great_expectations")]:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 @cache
 def _batch_definition() -> BatchDefinition:
     """A whole-dataframe batch definition in an ephemeral context, built once per process."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    quiet_gx()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     asset = context.data_sources.add_pandas("gleaner").add_dataframe_asset("gate_frame")

@@ -71,7 +71,8 @@ def gleaner(api_url: str, raw: Path, warehouse: Path, kill: str | None = None, p
         command += ["--pause", pause]
     if fsize is not None:
         command += ["--fsize", str(fsize)]
-    command += ["--", "run", "--raw", str(raw), "--warehouse", str(warehouse), "--json"]
+    # Threads: the kill and pause points must be reached in this process, not in pool workers.
+    command += ["--", "run", "--raw", str(raw), "--warehouse", str(warehouse), "--json", "--task-runner", "thread"]
     env = dict(os.environ, PREFECT_API_URL=api_url, PREFECT_LOGGING_LEVEL="WARNING")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                                cwd=REPO, start_new_session=True)

@@ -1,0 +1,79 @@
+"""The task runner that runs the ingest flow's per-batch tasks, chosen on the command line.
+
+    process  Prefect's ProcessPoolTaskRunner: N worker processes on this machine (default)
+    thread   Prefect's ThreadPoolTaskRunner: N threads of this process, for debugging
+    dask     prefect-dask's DaskTaskRunner: the workers of a running Dask cluster
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prefect.task_runners import TaskRunner
+
+# Prefect is imported where it is used: `gleaner profile suggest` runs without it, and
+# `gleaner run --quiet` sets Prefect's log level before Prefect reads its settings.
+RUNNERS = ("process", "thread", "dask")
+
+
+class RunnerError(ValueError):
+    """Options that name no runnable task runner; the message is one line for the user."""
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+def build_task_runner(kind: str, workers: int | None = None, dask_address: str | None = None,
+                      api_url: str | None = None) -> TaskRunner:
+    """The task runner for `--task-runner kind`; api_url is the Prefect API the run reports to."""
+    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+
+    if kind == "dask":
+        if workers is not None:
+            raise RunnerError("--workers applies to --task-runner process and thread; "
+                              "a Dask cluster runs on the workers it was started with")
+        if not dask_address:
+            raise RunnerError("--task-runner dask needs --dask-address tcp://HOST:PORT, "
+                              "the scheduler of a running Dask cluster")
+        if not api_url:
+            # Without a server each Dask worker starts a temporary Prefect server of its own,
+            # records its task runs there instead of with the flow run, and may leave it running.
+            raise RunnerError("--task-runner dask needs PREFECT_API_URL: the address of a Prefect server "
+                              "that this command and the Dask workers can reach")
+        from prefect_dask import DaskTaskRunner  # imports distributed: only when asked for
+
+        return DaskTaskRunner(address=dask_address)
+    if dask_address:
+        raise RunnerError("--dask-address applies to --task-runner dask only")
+    if kind == "process":
+        return ProcessPoolTaskRunner(max_workers=workers or default_workers())
+    if kind == "thread":
+        return ThreadPoolTaskRunner(max_workers=workers or default_workers())
+    raise RunnerError(f"unknown task runner {kind!r}: choose one of {', '.join(RUNNERS)}")
+
+
+@contextmanager
+def api_for_workers(runner: TaskRunner) -> Iterator[None]:
+    """Run the block with a Prefect API that the runner's worker processes share.
+
+    Without PREFECT_API_URL Prefect starts a temporary server in the process that first
+    needs one: in each pool process too, as it unpacks a task run (about 10 s each here,
+    every one on the same database). Started here first, its address goes to the pool
+    with the run's settings and there is one temporary server, stopped when this process exits.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    if not isinstance(runner, ProcessPoolTaskRunner) or PREFECT_API_URL.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the instance Prefect's own client would start here
+    server.start()
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        yield

@@ -1,0 +1,199 @@
+"""Task runners: the batches run in worker processes, threads or on a Dask cluster, and the
+warehouse comes out the same whichever ran them and in whatever order batches finished."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import REPO, SEEDS
+
+# Every seed dump is above 10 kB, so each is a batch of its own: 5 batches, for 2 workers.
+BATCH_MB = "0.01"
+RUN_TIMEOUT = 300
+# Columns that differ from run to run whatever ran it.
+PER_RUN_TYPES = ("TIMESTAMP", "INTERVAL")
+PER_RUN_COLUMNS = {"run_id", "processed_at"}
+
+
+@pytest.fixture(autouse=True)
+def _server(prefect_server):
+    yield
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """All seed dumps; one folder for every run, so runs.raw_dir is the same in all of them."""
+    raw = tmp_path_factory.mktemp("runners") / "raw"
+    raw.mkdir()
+    for seed in sorted(SEEDS.glob("*.txt")):
+        shutil.copy(seed, raw / seed.name)
+    return raw
+
+
+def run_cli(*args: str) -> int:
+    from gleaner.cli import main
+
+    return main(["run", *args, "--batch-mb", BATCH_MB, "--json"])  # not --quiet: it sets PREFECT_LOGGING_LEVEL
+
+
+@pytest.fixture(scope="module")
+def reference(prefect_server, corpus, tmp_path_factory) -> Path:
+    """The warehouse built by 2 worker processes (the default runner on a 2-CPU machine)."""
+    warehouse = tmp_path_factory.mktemp("runners") / "process-2"
+    assert run_cli("--raw", str(corpus), "--warehouse", str(warehouse), "--task-runner", "process",
+                   "--workers", "2") == 0
+    return warehouse
+
+
+def contents(warehouse: Path) -> dict[str, list[tuple]]:
+    """Every row of every table of the database and of its Parquet export, in order, without
+    the columns that differ per run."""
+    found: dict[str, list[tuple]] = {}
+    with duckdb.connect(str(warehouse / "gleaner.duckdb"), read_only=True) as con:
+        tables = [t for (t,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_type = 'BASE TABLE' ORDER BY table_name").fetchall()]
+        for table in tables:
+            columns = con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'main' "
+                "AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+            kept = ", ".join(f'"{name}"' for name, kind in columns
+                             if name not in PER_RUN_COLUMNS and not kind.startswith(PER_RUN_TYPES))
+            found[table] = con.execute(f"SELECT {kept} FROM {table} ORDER BY ALL").fetchall()
+            parquet = warehouse / "parquet" / table
+            if parquet.is_dir():
+                found[f"parquet/{table}"] = con.execute(
+                    f"SELECT {kept} FROM read_parquet('{parquet}/*.parquet') ORDER BY ALL").fetchall()
+    return found
+
+
+def assert_same_warehouse(built: Path, reference: Path) -> None:
+    got, expected = contents(built), contents(reference)
+    assert sorted(got) == sorted(expected)
+    for table in expected:
+        assert got[table] == expected[table], f"{table} differs from the reference warehouse"
+    assert len(expected["articles"]) == 19 and len(expected["parquet/articles"]) == 19
+
+
+def test_the_default_runner_is_a_process_pool_with_a_worker_per_cpu():
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    from gleaner.cli import build_parser
+    from gleaner.runners import build_task_runner
+
+    args = build_parser().parse_args(["run", "--raw", "r", "--warehouse", "w"])
+    runner = build_task_runner(args.task_runner, args.workers, args.dask_address)
+    assert isinstance(runner, ProcessPoolTaskRunner) and runner == ProcessPoolTaskRunner(max_workers=os.cpu_count())
+
+
+@pytest.mark.parametrize("runner", [["--task-runner", "process", "--workers", "1"],
+                                    ["--task-runner", "thread", "--workers", "2"]], ids=["process-1", "thread-2"])
+def test_every_runner_builds_the_same_warehouse(runner, corpus, reference, tmp_path):
+    warehouse = tmp_path / "wh"
+    assert run_cli("--raw", str(corpus), "--warehouse", str(warehouse), *runner) == 0
+    assert_same_warehouse(warehouse, reference)
+
+
+def gleaner_command() -> list[str]:
+    gleaner = REPO / ".venv" / "bin" / "gleaner"
+    return [str(gleaner)] if gleaner.exists() else [sys.executable, "-m", "gleaner.cli"]
+
+
+def prefect_servers_since(began: float, marker: str) -> list[str]:
+    """Prefect servers (`prefect server start`, or the temporary ones Prefect starts itself
+    with uvicorn) started since `began` by processes whose environment holds `marker`: this
+    test's, not those of other test sessions on the machine."""
+    import psutil  # a dependency of distributed
+
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline", "create_time"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if process.info["create_time"] < began or "prefect" not in command or "server" not in command:
+            continue
+        try:
+            if process.environ().get("GLEANER_TEST_MARK") == marker:
+                found.append(f"{process.info['pid']}: {command}")
+        except (psutil.AccessDenied, psutil.NoSuchProcess):
+            continue
+    return found
+
+
+def test_a_dask_cluster_builds_the_same_warehouse_and_reports_to_the_server(corpus, reference, tmp_path,
+                                                                            monkeypatch):
+    import distributed
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.settings import PREFECT_API_URL
+
+    began, marker = time.time(), uuid.uuid4().hex
+    # The Dask workers inherit this environment: the session's server, and a mark that
+    # finds any Prefect server they might start.
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
+    monkeypatch.setenv("GLEANER_TEST_MARK", marker)
+    warehouse = tmp_path / "wh"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        done = subprocess.run(
+            gleaner_command() + ["run", "--raw", str(corpus), "--warehouse", str(warehouse), "--batch-mb", BATCH_MB,
+                                 "--task-runner", "dask", "--dask-address", cluster.scheduler_address, "--json"],
+            cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=RUN_TIMEOUT,
+            stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_same_warehouse(warehouse, reference)
+
+    run_id = uuid.UUID(json.loads(done.stdout)["run_id"])  # the flow run's id
+    deadline = time.monotonic() + 30  # the server records task runs from events, a moment later
+    while True:
+        with get_client(sync_client=True) as client:
+            task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+        batches = sorted((t.name, t.state_name) for t in task_runs if t.name.startswith("batch-"))
+        if len(batches) == 5 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert batches == [(f"batch-{n}", "Completed") for n in range(1, 6)]
+    assert prefect_servers_since(began, marker) == []
+
+
+def test_worker_processes_share_the_temporary_server_of_a_run_without_a_prefect_server(seeds_subset, tmp_path):
+    """Without PREFECT_API_URL each pool process would start a temporary server of its own."""
+    began, marker = time.time(), uuid.uuid4().hex
+    # 20 s, Prefect's default wait for its temporary server, is not always enough on a busy 2-core machine.
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {
+        "GLEANER_TEST_MARK": marker, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
+    log = tmp_path / "gleaner.log"  # a file, not a pipe: nobody reads a pipe while the loop watches
+    with log.open("w") as output:
+        run = subprocess.Popen(
+            gleaner_command() + ["run", "--raw", str(seeds_subset("000", "001")), "--warehouse", str(tmp_path / "wh"),
+                                 "--batch-mb", BATCH_MB, "--task-runner", "process", "--workers", "2", "--quiet"],
+            cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    seen: set[str] = set()
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while run.poll() is None and time.monotonic() < deadline:
+        seen.update(prefect_servers_since(began, marker))
+        time.sleep(0.5)
+    if run.poll() is None:
+        run.kill()
+    run.wait()
+    assert run.returncode == 0, log.read_text()[-3000:]
+    assert len(seen) == 1, seen
+    assert prefect_servers_since(began, marker) == []
+
+
+def test_dask_without_a_prefect_server_is_refused(corpus, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    done = subprocess.run(
+        gleaner_command() + ["run", "--raw", str(corpus), "--warehouse", str(tmp_path / "wh"),
+                             "--task-runner", "dask", "--dask-address", "tcp://127.0.0.1:1"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "PREFECT_API_URL" in done.stderr
+    assert not (tmp_path / "wh").exists()
