@@ -15,10 +15,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+import sys
 import unicodedata
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 
 from tasks.models import Article, SegmentedDump
 
@@ -26,35 +29,51 @@ SHINGLE_WORDS = 4
 FINGERPRINT_WORDS = 400  # the opening of a text identifies it; the rest adds cost, not evidence
 ID_WORDS = 64
 SAME_ARTICLE_OVERLAP = 0.5
+_PRIME = 1_000_003
+_HASH_MASK = (1 << 63) - 1  # a non-negative int64, as Parquet stores it
 _WORD = re.compile(r"\w+")
+
+
+@cache
+def _combining_marks() -> dict[int, None]:
+    """A str.translate table that deletes every combining mark (built once, when first needed)."""
+    return {cp: None for cp in range(sys.maxunicode + 1) if unicodedata.combining(chr(cp))}
 
 
 def normal_words(text: str) -> list[str]:
     """Lower-case words without accents: 'Ivanović' and 'Ivanovic' are one name."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    return _WORD.findall("".join(ch for ch in folded if not unicodedata.combining(ch)))
+    if text.isascii():  # nothing to fold but case; most text is
+        return _WORD.findall(text.lower())
+    return _WORD.findall(unicodedata.normalize("NFKD", text.casefold()).translate(_combining_marks()))
 
 
 def author_key(authors: Iterable[str]) -> str:
     return "|".join(sorted(" ".join(normal_words(a)) for a in authors))
 
 
-def fingerprint(article: Article) -> frozenset[int]:
-    words = normal_words(article.body)[:FINGERPRINT_WORDS]
-    return frozenset(
-        int.from_bytes(hashlib.blake2b(" ".join(words[i:i + SHINGLE_WORDS]).encode(), digest_size=8).digest(),
-                       "big", signed=True)
-        for i in range(max(len(words) - SHINGLE_WORDS + 1, 0))
-    )
+def _fingerprint(words: list[str]) -> frozenset[int]:
+    # A shingle's hash combines its words' CRCs: one C call per word, not per shingle.
+    # Fingerprints are compared within a run, never stored, so only their equality matters.
+    crcs = [zlib.crc32(w.encode()) for w in words[:FINGERPRINT_WORDS]]
+    return frozenset((((a * _PRIME + b) * _PRIME + c) * _PRIME + d) & _HASH_MASK
+                     for a, b, c, d in zip(crcs, crcs[1:], crcs[2:], crcs[3:]))
 
 
-def article_id(article: Article) -> str:
-    words = normal_words(article.body)[:ID_WORDS]
+def _article_id(article: Article, words: list[str]) -> str:
     if words:
-        basis = " ".join(words)
+        basis = " ".join(words[:ID_WORDS])
     else:  # a teaser with no text: its date and title are all that tell it apart
         basis = f"{article.published_on}|{article.title or ''}"
     return hashlib.sha256(f"{author_key(article.authors)}\x1f{basis}".encode()).hexdigest()[:16]
+
+
+def fingerprint(article: Article) -> frozenset[int]:
+    """The hashes of the word 4-grams of the article's opening FINGERPRINT_WORDS words."""
+    return _fingerprint(normal_words(article.body))
+
+
+def article_id(article: Article) -> str:
+    return _article_id(article, normal_words(article.body))
 
 
 def same_article(a: Article, fa: frozenset[int], b: Article, fb: frozenset[int]) -> bool:
@@ -111,7 +130,8 @@ class Candidate:
 
 
 def candidate(article: Article, source_sha256: str) -> Candidate:
-    return Candidate(article, source_sha256, fingerprint(article), article_id(article))
+    words = normal_words(article.body)
+    return Candidate(article, source_sha256, _fingerprint(words), _article_id(article, words))
 
 
 def dedup_author(known: list[Article], candidates: Iterable[Candidate]) -> DedupResult:

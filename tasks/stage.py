@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.dedup import Candidate, article_id, author_key, dedup_author, fingerprint
+from tasks.dedup import Candidate, author_key, candidate, dedup_author
 from tasks.models import Article, Section, SegmentedDump
 
 #: known(files): the warehouse's articles whose author_key occurs in the staged files, as
@@ -83,15 +83,17 @@ def _write(table: pa.Table, folder: Path, batch_no: int) -> None:
 
 def write_batch(stage: Path, batch_no: int, segmented: list[SegmentedDump]) -> None:
     """Stage the articles and removals of one batch's dumps that passed their gates."""
-    occurrences = [
-        {"batch_no": batch_no, "dump_no": dump_no, "ordinal": a.ordinal, "source_file": s.dump.source_file,
-         "source_sha256": s.dump.sha256, "kind": a.kind, "authors": a.authors, "published_on": a.published_on,
-         "title": a.title, "category": a.category, "lede": a.lede, "body": a.body,
-         "sections": [{"heading": x.heading, "text": x.text} for x in a.sections], "bio": a.bio,
-         "word_count": a.word_count, "author_key": author_key(a.authors), "new_id": article_id(a),
-         "fingerprint": sorted(fingerprint(a))}
-        for dump_no, s in enumerate(segmented) for a in s.articles
-    ]
+    occurrences = []
+    for dump_no, s in enumerate(segmented):
+        for a in s.articles:
+            placed = candidate(a, s.dump.sha256)
+            occurrences.append({
+                "batch_no": batch_no, "dump_no": dump_no, "ordinal": a.ordinal, "source_file": s.dump.source_file,
+                "source_sha256": s.dump.sha256, "kind": a.kind, "authors": a.authors,
+                "published_on": a.published_on, "title": a.title, "category": a.category, "lede": a.lede,
+                "body": a.body, "sections": [{"heading": x.heading, "text": x.text} for x in a.sections],
+                "bio": a.bio, "word_count": a.word_count, "author_key": author_key(a.authors),
+                "new_id": placed.new_id, "fingerprint": sorted(placed.fingerprint)})
     removed = [
         {"source_file": r.source_file, "line_no": r.line_no, "category": r.category, "text": r.text,
          "source_sha256": s.dump.sha256}

@@ -111,3 +111,11 @@ def test_a_known_article_that_gains_a_category_is_returned_as_updated():
 
 def test_author_key_ignores_case_accents_and_order():
     assert author_key(["Aleksandar Ivanović", "Jane Roe"]) == author_key(["jane roe", "Aleksandar Ivanovic"])
+
+
+def test_words_are_folded_alike_whether_or_not_the_text_is_ascii():
+    from tasks.dedup import normal_words
+
+    assert normal_words("Aleksandar Ivanović, ÉCOLE-café ﬁnal") == ["aleksandar", "ivanovic", "ecole", "cafe", "final"]
+    assert normal_words("Aleksandar Ivanovic, ECOLE-cafe final") == ["aleksandar", "ivanovic", "ecole", "cafe", "final"]
+    assert author_key(["Aleksandar Ivanović"]) == author_key(["aleksandar IVANOVIC"])
