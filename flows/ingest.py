@@ -199,9 +199,14 @@ def summarise(rows: RunRows, warehouse: Path, found: Discovery, quarantined: lis
 @task(name="report", cache_policy=NO_CACHE)
 def report_run(summary: RunSummary, rows: RunRows, gates: list[validate.GateResult], warehouse: Path) -> None:
     """Data Docs into the warehouse, and the run's summary, checks and docs link as Prefect
-    artifacts. Docs that fail to build are logged, not fatal: the data is published."""
+    artifacts. Docs that fail to build are logged, not fatal: the data is published. A run
+    that validated nothing (nothing new) leaves the docs as they were: rendering them costs
+    seconds of Great Expectations, and they would show nothing new."""
     try:
-        docs = report.build_data_docs(gates, warehouse, rows.run_id)
+        if any(g.validation for g in gates):
+            docs = report.build_data_docs(gates, warehouse, rows.run_id)
+        else:
+            docs = report.docs_index(warehouse)
     except Exception as exc:  # noqa: BLE001 - the data is published; missing docs must not fail the run
         get_run_logger().error("Data Docs not built: %s: %s", type(exc).__name__, exc)
         docs = None
@@ -212,7 +217,7 @@ def report_run(summary: RunSummary, rows: RunRows, gates: list[validate.GateResu
 # --- the flow --------------------------------------------------------------------------
 
 @flow(name="ingest", log_prints=True)
-def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, batch_mb: float = 32.0) -> State:
+def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, batch_mb: float = 16.0) -> State:
     """Load every new dump below raw_dir into the warehouse at warehouse_dir."""
     raw, warehouse = Path(raw_dir).resolve(), Path(warehouse_dir).resolve()
     load_profile(profile)  # a broken profile stops the run before any work

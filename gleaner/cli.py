@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--raw", required=True, type=Path, help="folder of raw dumps (.txt, .html, .htm, optionally .gz)")
     run.add_argument("--warehouse", required=True, type=Path, help="warehouse folder (created if missing)")
     run.add_argument("--profile", default="caci", help="site profile: a bundled name or a .toml file (default: caci)")
-    run.add_argument("--batch-mb", type=float, default=32.0, help="megabytes of dumps per task run (default: 32)")
+    run.add_argument("--batch-mb", type=float, default=16.0, help="megabytes of dumps per task run (default: 16)")
     run.add_argument("--task-runner", choices=RUNNERS, default="process",
                      help="where the batches are processed: process = a pool of worker processes on this "
                           "machine (default), thread = threads of this process (for debugging), dask = the "

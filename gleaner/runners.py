@@ -6,7 +6,10 @@
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -17,10 +20,20 @@ if TYPE_CHECKING:
 # Prefect is imported where it is used: `gleaner profile suggest` runs without it, and
 # `gleaner run --quiet` sets Prefect's log level before Prefect reads its settings.
 RUNNERS = ("process", "thread", "dask")
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class RunnerError(ValueError):
     """Options that name no runnable task runner; the message is one line for the user."""
+
+
+def die_with_parent() -> None:
+    """Make this pool process get SIGKILL when the command dies (Linux), however it dies.
+
+    A command killed by SIGKILL cannot stop its pool, and its workers, blocked on a queue
+    with Prefect's threads alive, were seen to live on for good (about 400 MB each)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def default_workers() -> int:
@@ -50,7 +63,7 @@ def build_task_runner(kind: str, workers: int | None = None, dask_address: str |
     if dask_address:
         raise RunnerError("--dask-address applies to --task-runner dask only")
     if kind == "process":
-        return ProcessPoolTaskRunner(max_workers=workers or default_workers())
+        return ProcessPoolTaskRunner(max_workers=workers or default_workers(), initializer=die_with_parent)
     if kind == "thread":
         return ThreadPoolTaskRunner(max_workers=workers or default_workers())
     raise RunnerError(f"unknown task runner {kind!r}: choose one of {', '.join(RUNNERS)}")

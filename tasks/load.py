@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.analytics import create_views, ensure_search_index
-from tasks.stage import deduped_articles, deduped_occurrences, removed_files, stream_rows
+from tasks.stage import DUCKDB_MEMORY, deduped_articles, deduped_occurrences, removed_files, stream_rows
 
 DB_FILE = "gleaner.duckdb"
 NEXT_DB_FILE = ".gleaner.duckdb.next"  # the version a run writes, until it is published
@@ -155,7 +155,7 @@ def open_published(warehouse_dir: Path) -> duckdb.DuckDBPyConnection:
         with next_version(warehouse_dir):
             pass
     try:
-        return duckdb.connect(str(path), read_only=True)
+        return duckdb.connect(str(path), read_only=True, config={"memory_limit": DUCKDB_MEMORY})
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise WarehouseBusy(f"{path} is held open for writing by another process; "
@@ -180,7 +180,7 @@ def next_version(warehouse_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     try:
         if published.exists():
             shutil.copyfile(published, draft)
-        con = duckdb.connect(str(draft))
+        con = duckdb.connect(str(draft), config={"memory_limit": DUCKDB_MEMORY})
         create_tables(con)
         create_views(con)
         ensure_search_index(con)
@@ -328,7 +328,8 @@ def export_parquet(warehouse_dir: Path) -> list[Path]:
     whole warehouse; and a run killed while exporting is caught up by the next. Each file is
     replaced atomically. Returns the files written."""
     written = []
-    with duckdb.connect(str(warehouse_dir / DB_FILE), read_only=True) as con:
+    published = warehouse_dir / DB_FILE
+    with duckdb.connect(str(published), read_only=True, config={"memory_limit": DUCKDB_MEMORY}) as con:
         for table in SCHEMA:
             folder = warehouse_dir / "parquet" / table
             folder.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 DOCS_DIR = "data_docs"
 MANIFEST = "runs.json"
+INDEX_PAGE = "index.html"
 #: Runs whose pages the docs keep; a gate's page is about 40 kB.
 KEEP_RUNS = 30
 SITE_NAME = "gleaner"
@@ -60,6 +61,12 @@ class DocsError(RuntimeError):
 # --- Data Docs ---------------------------------------------------------------------------------
 
 
+def docs_index(warehouse_dir: Path) -> Path | None:
+    """The index of the warehouse's Data Docs; None before any run built them."""
+    index = Path(warehouse_dir) / DOCS_DIR / INDEX_PAGE
+    return index if index.is_file() else None
+
+
 def build_data_docs(results: list[GateResult], warehouse_dir: Path, run_id: str) -> Path:
     """Render every suite and this run's gate results into WAREHOUSE/data_docs; the index.html.
 
@@ -80,7 +87,7 @@ def build_data_docs(results: list[GateResult], warehouse_dir: Path, run_id: str)
             raise DocsError(f"Great Expectations rendered no {page} (see its log)")
         _localise(docs / page, docs)
     runs = _record_run(docs, {"run_id": run_id, "run_time": run_time.isoformat(timespec="seconds"), "checks": checks})
-    index = docs / "index.html"
+    index = docs / INDEX_PAGE
     _write_atomic(index, _index_html(runs, [(suite.name, len(suite.expectations)) for suite in suites]))
     return index
 

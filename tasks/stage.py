@@ -32,6 +32,9 @@ from tasks.models import Article, Section, SegmentedDump
 KnownArticleRows = Callable[[str], Iterator[dict]]
 
 STAGE_DIR = ".gleaner-stage"
+#: DuckDB's memory for a run's queries: beyond it, sorts and joins spill to disk (by default
+#: DuckDB would take 80% of the machine's memory, and a run's memory would follow its size)
+DUCKDB_MEMORY = "768MB"
 
 SECTION = pa.struct([("heading", pa.string()), ("text", pa.string())])
 OCCURRENCE_SCHEMA = pa.schema([
@@ -50,6 +53,11 @@ REMOVED_SCHEMA = pa.schema([
 
 def stage_dir(warehouse_dir: Path, run_id: str) -> Path:
     return warehouse_dir / STAGE_DIR / run_id
+
+
+def scratch_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection for reading the stage, with bounded memory."""
+    return duckdb.connect(config={"memory_limit": DUCKDB_MEMORY})
 
 
 def start_stage(warehouse_dir: Path, run_id: str) -> Path:
@@ -183,7 +191,7 @@ def dedup_stage(stage: Path, known: KnownArticleRows, excluded: set[str]) -> Ded
     Parquet `files`, ordered by author_key then article_id. Memory holds one author's
     articles at a time."""
     files = occurrence_files(stage)
-    scratch = duckdb.connect()
+    scratch = scratch_connection()
     staged = groupby(stream_rows(scratch, STAGED_SQL, {"files": files, "excluded": sorted(excluded)}),
                      key=itemgetter("author_key"))
     known_groups = groupby(known(files), key=itemgetter("author_key"))
@@ -222,14 +230,14 @@ def dedup_stage(stage: Path, known: KnownArticleRows, excluded: set[str]) -> Ded
 
 def deduped(stage: Path) -> Iterator[Article]:
     """The article rows dedup_stage wrote, with the occurrence each was taken from."""
-    with duckdb.connect() as scratch:
+    with scratch_connection() as scratch:
         for row in stream_rows(scratch, "SELECT * FROM read_parquet($file)", {"file": str(deduped_articles(stage))}):
             yield _article(row)
 
 
 def removed_by_category(stage: Path, excluded: set[str]) -> dict[str, int]:
     """Staged removals per category, except those of the `excluded` dumps."""
-    with duckdb.connect() as scratch:
+    with scratch_connection() as scratch:
         return dict(scratch.execute(
             """SELECT category, count(*) FROM read_parquet($files)
                WHERE NOT list_contains($excluded, source_file) GROUP BY category ORDER BY category""",

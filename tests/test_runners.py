@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from pathlib import Path
 
 import duckdb
+import psutil
 import pytest
 
 from conftest import REPO, SEEDS
@@ -197,3 +200,32 @@ def test_dask_without_a_prefect_server_is_refused(corpus, tmp_path):
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "PREFECT_API_URL" in done.stderr
     assert not (tmp_path / "wh").exists()
+
+
+def test_pool_workers_die_with_a_killed_command(tmp_path):
+    """A command killed by SIGKILL cannot stop its pool: die_with_parent takes the workers with it."""
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent("""
+        import multiprocessing, os, time
+        from concurrent.futures import ProcessPoolExecutor
+        from gleaner.runners import die_with_parent
+
+        def pid_after_a_while(_):
+            time.sleep(1)
+            return os.getpid()
+
+        if __name__ == "__main__":
+            pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
+            print(*set(pool.map(pid_after_a_while, range(2))), flush=True)
+            time.sleep(600)
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(workers) == 2 and all(psutil.pid_exists(pid) for pid in workers)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+        gone, alive = psutil.wait_procs([psutil.Process(pid) for pid in workers if psutil.pid_exists(pid)], timeout=30)
+        assert alive == []
+    finally:
+        parent.kill()
