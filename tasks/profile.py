@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import soupsieve
@@ -36,6 +36,67 @@ class BoilerplateRule:
 
     def matches_line(self, line: str) -> bool:
         return line in self.lines or any(p.fullmatch(line) for p in self.patterns)
+
+
+def _join_patterns(tagged: list[tuple[re.Pattern[str], int]]) -> tuple[tuple[re.Pattern[str], tuple[int, ...]], ...]:
+    """Patterns, each with a tag, joined in their order into as few alternations as keep
+    their meaning, for fullmatch: one call tries them all. Each comes with the tags of its
+    alternatives; the alternative that matched is m.lastindex - 1, unless the pattern stands
+    alone (one tag), for a pattern's own groups or global flags would mean something else
+    inside an alternation."""
+    runs: list[tuple[list[re.Pattern[str]], list[int]]] = []
+    joinable = False  # whether the last run takes the next pattern
+    for pattern, tag in tagged:
+        alone = bool(pattern.groups) or pattern.flags != re.UNICODE
+        if alone or not joinable:
+            runs.append(([], []))
+        runs[-1][0].append(pattern)
+        runs[-1][1].append(tag)
+        joinable = not alone
+    return tuple(
+        (patterns[0] if len(patterns) == 1 else re.compile("|".join(f"({p.pattern})" for p in patterns)),
+         tuple(tags))
+        for patterns, tags in runs)
+
+
+@dataclass(frozen=True)
+class Boilerplate:
+    """The boilerplate rules compiled for speed, for they are asked of every line of every
+    dump: the exact lines in one dict, the patterns joined, the fragments in one list."""
+
+    categories: tuple[str, ...]  # of the rules, in order
+    listed: dict[str, int]  # line -> the first rule that lists it
+    patterns: tuple[tuple[re.Pattern[str], tuple[int, ...]], ...]  # joined, tagged with their rules
+    fragments: tuple[tuple[str, re.Pattern[str]], ...]  # (category, pattern), in the order they are cut
+
+    @classmethod
+    def of(cls, rules: tuple[BoilerplateRule, ...]) -> Boilerplate:
+        listed: dict[str, int] = {}
+        for i, rule in enumerate(rules):
+            for line in rule.lines:
+                listed.setdefault(line, i)
+        return cls(
+            categories=tuple(rule.category for rule in rules),
+            listed=listed,
+            patterns=_join_patterns([(p, i) for i, rule in enumerate(rules) for p in rule.patterns]),
+            fragments=tuple((rule.category, p) for rule in rules for p in rule.fragments),
+        )
+
+    def line_category(self, line: str) -> str | None:
+        """The category of the first rule that removes the line whole, or None."""
+        first = self.listed.get(line)
+        for pattern, rules in self.patterns:
+            if first is not None and rules[0] > first:
+                break
+            if m := pattern.fullmatch(line):
+                found = rules[0] if len(rules) == 1 else rules[m.lastindex - 1]
+                first = found if first is None else min(first, found)
+                break
+        return None if first is None else self.categories[first]
+
+    def has_fragment(self, text: str) -> bool:
+        # not joined: an alternation would lose the quick scan for each one's literal start
+        return any(p.search(text) for _, p in self.fragments)
 
 
 @dataclass(frozen=True)
@@ -79,6 +140,10 @@ class Profile:
     date_formats: tuple[str, ...]
     issue_weekday: int | None  # 0 = Monday
     html: HtmlProfile = HtmlProfile()  # last: profiles without [html] still load
+
+    @cached_property
+    def compiled_boilerplate(self) -> Boilerplate:
+        return Boilerplate.of(self.boilerplate)
 
 
 def _compile(source: Path, where: str, pattern: str) -> re.Pattern[str]:

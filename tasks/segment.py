@@ -12,9 +12,11 @@ date), or removed_text (category 'other' for text that belongs to no article).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar
 from datetime import date, datetime
+from functools import lru_cache
+from typing import ClassVar
 
 from tasks.models import Article, CleanedDump, Line, Removal, SegmentedDump, Section
 from tasks.profile import DEFAULT_DATE_FORMATS, Profile
@@ -25,10 +27,15 @@ _MAX_AFFILIATION_WORDS = 6  # 'By Jane Roe, Tbilisi': what follows the last name
 _MAX_TITLE_WORDS = 20
 _MAX_HEADER_LINES = 3  # date, title and 'Published in' above a listing's byline
 _SENTENCE_END = tuple(".,;:”\"'’")
-# where a byline glued to the end of a paragraph may start: after the sentence's end
-_GLUE_POINT = re.compile(r"(?<=[.!?”\"’)])\s*(?=[Bb]y\s)")
+# what a sentence a byline is glued to ends with
+_SENTENCE_STOP = frozenset(".!?”\"’)")
+_ASCII_LOWER = re.compile(r"[a-z]")
+# a digit, or a word starting in lower case, of a byline's names: either rules out a name
+# unless the word is a particle or the separator 'and' (see _is_name)
+_NOT_NAME_WORD = re.compile(r"[0-9]|(?<![^\s,&])[a-z][^\s,&]*")
 
 
+@lru_cache(maxsize=1 << 14)  # strptime is slow, and dumps print the same dates again and again
 def parse_date(text: str, formats: tuple[str, ...] = DEFAULT_DATE_FORMATS) -> date | None:
     """A printed date ('January 26, 2022', 'November 16th, 2015', '5 March 2013')."""
     folded = " ".join(_ORDINAL_SUFFIX.sub("", text).replace(",", " ").replace(".", " ").split())
@@ -93,13 +100,14 @@ def _is_name(words: list[str], profile: Profile) -> bool:
         return False
     capitalised = 0
     for word in words:
-        if any(ch.isdigit() for ch in word):
+        letters = word.isalpha()  # most words: then no digit and no punctuation to look for
+        if not letters and any(ch.isdigit() for ch in word):
             return False
         if word.lower() in profile.name_particles:
             continue
         if word in profile.not_name_words:
             return False
-        if not (word[0].isupper() and all(ch.isalpha() or ch in "-'’." for ch in word)):
+        if not (word[0].isupper() and (letters or all(ch.isalpha() or ch in "-'’." for ch in word))):
             return False
         capitalised += 1
     return capitalised >= 2 or (capitalised == 1 and len(words) == 2)
@@ -109,6 +117,8 @@ def parse_authors(text: str, profile: Profile) -> list[str] | None:
     """The authors of a byline's name part, or None when it is not a list of names.
 
     An affiliation after the last comma ('Jane Roe, Tbilisi') is no author."""
+    if _rules_out_names(text, profile):
+        return None
     names = [n.strip() for n in profile.author_separator.split(text) if n and n.strip()]
     if len(names) > 1 and not _is_name(names[-1].split(), profile) and "," in text:
         affiliation = text[text.rindex(",") + 1:].strip()
@@ -117,6 +127,21 @@ def parse_authors(text: str, profile: Profile) -> list[str] | None:
     if not names or not all(_is_name(n.split(), profile) for n in names):
         return None
     return names
+
+
+def _rules_out_names(text: str, profile: Profile) -> bool:
+    """A quick test that parse_authors would find no names: whatever precedes the last comma
+    is names and separators in every reading, so a word there that no name holds decides.
+    Most lines are sentences, and this spares splitting them whole."""
+    end = text.rfind(",")
+    end = len(text) if end < 0 else end
+    m = _NOT_NAME_WORD.search(text, 0, end)
+    while m is not None:
+        word = m.group()
+        if word != "and" and word.lower() not in profile.name_particles:
+            return True
+        m = _NOT_NAME_WORD.search(text, m.end(), end)
+    return False
 
 
 @dataclass(frozen=True)
@@ -159,7 +184,7 @@ def match_date_line(text: str, profile: Profile) -> DateLine | None:
 
 def section_heading(text: str, profile: Profile) -> re.Match[str] | None:
     m = profile.section_heading.match(text)
-    if m and sum(ch.isalpha() for ch in m.group("heading")) >= _MIN_HEADING_LETTERS:
+    if m and sum(map(str.isalpha, m.group("heading"))) >= _MIN_HEADING_LETTERS:
         return m
     return None
 
@@ -223,7 +248,7 @@ class _Draft:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slow to create, and one is made per line
 class _Classified:
     line: Line
     kind: str  # text, byline, name, date, bio, section, heading, category, title
@@ -231,21 +256,33 @@ class _Classified:
     date_line: DateLine | None = None
 
 
-def split_glued_bylines(lines: list[Line], profile: Profile) -> list[Line]:
-    """'...the end of a paragraph.By Jane Roe' is a paragraph and a byline: two lines with
-    one line number."""
-    split: list[Line] = []
-    for line in lines:
-        cut = next((m.start() for m in _GLUE_POINT.finditer(line.text) if m.start() > 0
-                    and parse_byline(line.text[m.end():], profile) is not None), None)
-        if line.role == "text" and cut is not None:
-            split += [Line(line.no, line.text[:cut]), Line(line.no, line.text[cut:].strip())]
-        else:
-            split.append(line)
-    return split
+def _glue_points(text: str) -> Iterator[tuple[int, int]]:
+    """Where a byline may be glued to the end of a paragraph: (the end of the paragraph, the
+    start of the byline) for each 'By' or 'by' and white space after a sentence's end (and
+    white space). String searches, not a regular expression: they scan paragraphs faster."""
+    starts = []
+    for word in ("By", "by"):
+        at = text.find(word)
+        while at >= 0:
+            starts.append(at)
+            at = text.find(word, at + 1)
+    for start in sorted(starts):
+        end = len(text[:start].rstrip())
+        if text[start + 2:start + 3].isspace() and end and text[end - 1] in _SENTENCE_STOP:
+            yield end, start
+
+
+def glued_byline_cut(text: str, profile: Profile) -> int | None:
+    """Where '...the end of a paragraph.By Jane Roe' is cut into a paragraph and a byline
+    (clean makes two lines of it), or None."""
+    if "by" not in text and "By" not in text:  # few lines have it
+        return None
+    return next((end for end, start in _glue_points(text) if parse_byline(text[start:], profile) is not None), None)
 
 
 def _is_upper_case(text: str) -> bool:
+    if _ASCII_LOWER.search(text):  # decides most lines without a loop over their letters
+        return False
     letters = [ch for ch in text if ch.isalpha()]
     return bool(letters) and all(ch.isupper() for ch in letters)
 
@@ -294,11 +331,12 @@ def _precedes_article(lines: list[_Classified], i: int, after_complete: bool) ->
 
 
 def _looks_like_title(text: str) -> bool:
-    return len(text.split()) <= _MAX_TITLE_WORDS and not text.endswith(_SENTENCE_END)
+    # the ending first, and no more words split than the limit: paragraphs are long
+    return not text.endswith(_SENTENCE_END) and len(text.split(maxsplit=_MAX_TITLE_WORDS)) <= _MAX_TITLE_WORDS
 
 
 def segment_lines(source_file: str, lines: list[Line], profile: Profile) -> tuple[list[Article], list[Removal]]:
-    classified = [_classify(line, profile) for line in split_glued_bylines(lines, profile)]
+    classified = [_classify(line, profile) for line in lines]
     dump_order = dump_date_order([c.byline.printed_date for c in classified
                                   if c.byline and isinstance(c.byline.printed_date, NumericDate)])
     drafts: list[_Draft] = []

@@ -61,6 +61,19 @@ def test_image_markdown_residue_is_cut_from_running_text(profile):
     assert kept[0].text == "The tensions eased by mid-2024."
 
 
+@pytest.mark.parametrize("boilerplate, category", [
+    ("Read more...", "navigation"),
+    ("Credit: Wikimedia Commons.", "image_caption"),
+    ("![](kabul.jpg)", "image_caption"),
+    (CLOAK, "email_protection"),
+])
+def test_boilerplate_right_before_a_glued_byline_is_removed_and_the_byline_kept(profile, boilerplate, category):
+    """A glued byline is cut off before cleaning: each part is cleaned as a line of its own."""
+    kept, removed = removed_of(["Some text of the article.", boilerplate + "By John Doe"], profile)
+    assert [(k.no, k.text) for k in kept] == [(1, "Some text of the article."), (2, "By John Doe")]
+    assert removed == [(2, category, boilerplate)]
+
+
 def test_published_in_and_read_lines_are_removed_but_kept_as_metadata(profile):
     kept, removed = removed_of(["Published in Analytical Articles", "Read Russia and the Taliban: A Reset"], profile)
     assert removed == [(1, "category_label", "Published in Analytical Articles"),

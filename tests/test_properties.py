@@ -29,7 +29,7 @@ import html as html_lib
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
@@ -42,7 +42,7 @@ from tasks.clean import clean_lines, fold_space
 from tasks.extract import ExtractError, decode, html_to_lines, split_lines
 from tasks.models import REMOVED_CATEGORIES, Article, Line, Removal
 from tasks.profile import load_profile
-from tasks.segment import parse_byline, section_heading, segment_lines, split_glued_bylines
+from tasks.segment import parse_byline, section_heading, segment_lines
 
 PROFILE = load_profile("caci")
 SEEDS = Path(__file__).resolve().parents[1] / "data" / "raw"
@@ -66,13 +66,7 @@ def budget(examples: int) -> settings:
 
 # --- known bugs ------------------------------------------------------------------------------
 
-KNOWN_BUGS = {
-    "C": "the text before a glued byline is not cleaned: 'Read more...By John Doe' puts "
-         "'Read more...' into the previous article's body",
-    "D": "a fragment cut right before a glued byline removes the punctuation the byline was "
-         "glued to ('... reached at <cloaked e-mail notice>By John Doe'): the article is lost "
-         "into the previous one",
-}
+KNOWN_BUGS: dict[str, str] = {}  # none open: a key ('I') and what goes wrong
 
 
 @dataclass(frozen=True)
@@ -90,10 +84,6 @@ def unexpected(findings: list[Finding]) -> list[str]:
     return [str(f) for f in findings if f.known is None]
 
 
-def of_bug(findings: list[Finding], bug: str) -> list[str]:
-    return [str(f) for f in findings if f.known == bug]
-
-
 # --- the pipeline on lines ---------------------------------------------------------------------
 
 
@@ -104,7 +94,6 @@ class Run:
     cleaned: list[Removal]
     articles: list[Article]
     orphans: list[Removal]
-    pieces: list[Line] = field(default_factory=list)  # kept lines after split_glued_bylines
 
     @property
     def removed(self) -> list[Removal]:
@@ -114,7 +103,7 @@ class Run:
 def run_lines(lines: list[str]) -> Run:
     kept, cleaned = clean_lines(SOURCE, lines, PROFILE)
     articles, orphans = segment_lines(SOURCE, kept, PROFILE)
-    return Run(lines, kept, cleaned, articles, orphans, split_glued_bylines(kept, PROFILE))
+    return Run(lines, kept, cleaned, articles, orphans)
 
 
 def has_word(text: str) -> bool:
@@ -132,15 +121,15 @@ def removed_whole(text: str) -> bool:
 
 
 def check_conservation(run: Run) -> list[Finding]:
-    """Every non-blank input line lands in exactly one place: each piece of a kept text line
-    (a glued byline splits a line in two) in one article's content, bio or metadata, or in
+    """Every non-blank input line lands in exactly one place: each kept text line (clean cuts
+    a glued byline off into a second one) in one article's content, bio or metadata, or in
     removed_text as 'other'; a line clean removed whole is in removed_text only; a line that
     lost fragments has them in removed_text. Blank lines are nowhere."""
     findings = []
     placed = Counter(no for a in run.articles for no in a.content_lines + a.bio_lines + a.metadata_lines)
     orphaned = Counter(r.line_no for r in run.orphans)
     removed_at = Counter(r.line_no for r in run.removed)
-    text_pieces = Counter(p.no for p in run.pieces if p.role == "text")
+    text_pieces = Counter(k.no for k in run.kept if k.role == "text")
     kept_roles = {k.no: k.role for k in run.kept}
     for no, line in enumerate(run.lines, start=1):
         role = kept_roles.get(no)
@@ -164,28 +153,19 @@ def check_conservation(run: Run) -> list[Finding]:
 
 
 def _check_characters(run: Run) -> list[Finding]:
-    """Clean and the glued-byline split neither lose nor add a character: a line's ink is
-    its kept text's plus its removals' (white space aside)."""
+    """Clean (which cuts glued bylines off too) neither loses nor adds a character: a line's
+    ink is its kept text lines' plus its removals' (white space aside)."""
     findings = []
-    kept = {k.no: k for k in run.kept}
-    cut: dict[int, Counter] = {}
-    for r in run.cleaned:
-        cut[r.line_no] = cut.get(r.line_no, Counter()) + ink(r.text)
+    out_ink: dict[int, Counter] = {}
+    for no, text in [(r.line_no, r.text) for r in run.cleaned] + [(k.no, k.text) for k in run.kept if k.role == "text"]:
+        out_ink[no] = out_ink.get(no, Counter()) + ink(text)
     for no, line in enumerate(run.lines, start=1):
-        k = kept.get(no)
-        out = cut.get(no, Counter()) + (ink(k.text) if k is not None and k.role == "text" else Counter())
+        out = out_ink.get(no, Counter())
         if out != ink(line):
             lost = ink(line) - out
             findings.append(Finding(
                 "conservation", f"line {no} {line[:80]!r}: characters lost {''.join(lost.elements())[:40]!r}, "
                                 f"added {''.join((out - ink(line)).elements())[:40]!r} by clean", None))
-    pieces: dict[int, Counter] = {}
-    for piece in run.pieces:
-        if piece.role == "text":
-            pieces[piece.no] = pieces.get(piece.no, Counter()) + ink(piece.text)
-    for no, k in kept.items():
-        if k.role == "text" and pieces.get(no) != ink(k.text):
-            findings.append(Finding("conservation", f"line {no}: the glued-byline split changes {k.text[:80]!r}"))
     return findings
 
 
@@ -232,23 +212,20 @@ def check_idempotent(run: Run) -> list[Finding]:
 def _printed_paragraphs(run: Run, a: Article) -> list[str]:
     """The article's paragraphs as the dump prints them: the body's (lede and sections, with
     their headings) and the bio's lines (with the bio label)."""
-    bio = [p.text for p in run.pieces if p.no in a.bio_lines and p.role == "text"]
+    bio = [k.text for k in run.kept if k.no in a.bio_lines and k.role == "text"]
     return [p for p in a.body.split("\n\n") if p] + bio
 
 
 def check_no_boilerplate_in_articles(run: Run) -> list[Finding]:
     """No paragraph of an article (body or bio, as printed) is a line the profile removes,
     nor holds a fragment it cuts. ('AUTHOR’S BIO: Read ...' is a bio, not a 'Read' line.)"""
-    glued = {no for no, n in Counter(p.no for p in run.pieces).items() if n > 1}
-    glued_texts = {p.text for p in run.pieces if p.no in glued}
     findings = []
     for a in run.articles:
         for p in _printed_paragraphs(run, a):
             _, removed = clean_lines(SOURCE, [p], PROFILE)
             if removed:
-                known = "C" if p in glued_texts else None
                 findings.append(Finding("boilerplate_in_article", f"article {a.ordinal} holds {p[:80]!r}: "
-                                        f"{removed[0].category} {removed[0].text[:60]!r}", known))
+                                        f"{removed[0].category} {removed[0].text[:60]!r}"))
     return findings
 
 
@@ -312,8 +289,8 @@ def check_article_text(run: Run) -> list[Finding]:
     paragraph of its bio too (less the bio label): no text is lost behind a line number."""
     findings = []
     texts: dict[int, list[str]] = {}
-    for piece in run.pieces:
-        texts.setdefault(piece.no, []).append(piece.text)
+    for k in run.kept:
+        texts.setdefault(k.no, []).append(k.text)
     for a in run.articles:
         body = a.body.split("\n\n") if a.body else []
         for par, no in zip(body, a.content_lines):
@@ -512,7 +489,7 @@ def _in_sentence(draw, paragraph: str) -> str:
 
 
 @st.composite
-def articles(draw, glue_known_bug: bool = False) -> tuple[list[str], Expected, bool]:
+def articles(draw, bio_in_sentence: bool = False) -> tuple[list[str], Expected, bool]:
     """One well-formed article as the site prints it, with noise between its lines:
     (lines, what it must give, whether its byline may be glued to the previous line)."""
     line, authors, printed, prefixed = draw(bylines())
@@ -538,7 +515,7 @@ def articles(draw, glue_known_bug: bool = False) -> tuple[list[str], Expected, b
     has_bio = draw(st.booleans())
     if has_bio:
         bio = draw(st.sampled_from(BIOS))
-        out.append(_in_sentence(draw, bio) if glue_known_bug else bio)
+        out.append(_in_sentence(draw, bio) if bio_in_sentence else bio)
         out += draw(noise(1))
     expected = Expected(authors, published_on, headings, has_bio)
     if draw(st.integers(0, 3)) == 0:
@@ -555,15 +532,17 @@ def articles(draw, glue_known_bug: bool = False) -> tuple[list[str], Expected, b
 @st.composite
 def well_formed_dumps(draw, glue: bool = True, known_bugs: bool = False) -> tuple[list[str], list[Expected]]:
     """A dump of whole articles with page furniture around them; with glue, some bylines
-    are glued to the end of the paragraph before them."""
+    are glued to the end of the paragraph before them. With known_bugs, bios too get a
+    cloaked e-mail or image markdown inside a sentence, which may land inside the cloak notice
+    a seed bio already prints: then cutting the markdown puts the notice back together, and
+    it stays (cleaning is not idempotent), a bug not fixed yet."""
     lines: list[str] = draw(noise(3))
     expected = []
     for _ in range(draw(st.integers(1, 4))):
-        block, exp, prefixed = draw(articles(glue_known_bug=known_bugs))
+        block, exp, prefixed = draw(articles(bio_in_sentence=known_bugs))
         last = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].strip()), None)
         can_glue = (glue and prefixed and last is not None and lines[last].endswith(SENTENCE_END)
-                    and not removed_whole(lines[last]) and len(lines[last].split()) > 20
-                    and (known_bugs or not re.search(r"spambots|\)$", lines[last][-120:])))
+                    and not removed_whole(lines[last]) and len(lines[last].split()) > 20)
         if can_glue and draw(st.booleans()):
             del lines[last + 1:]
             lines[last] += draw(st.sampled_from(["", "", " "])) + block[0]
@@ -884,18 +863,6 @@ def test_articles_of_a_realistic_dump_are_consistent(lines):
     assert unexpected(check_articles(run) + check_article_text(run)) == []
 
 
-def _byline_after_a_cut(run: Run) -> bool:
-    """Whether a byline follows right after a fragment clean cut out of a line (known bug D)."""
-    kept = {k.no for k in run.kept if k.role == "text"}
-    for r in run.cleaned:
-        if r.line_no in kept:
-            line = fold_space(run.lines[r.line_no - 1])
-            at = line.rfind(r.text)
-            if at >= 0 and parse_byline(line[at + len(r.text):].strip(), PROFILE) is not None:
-                return True
-    return False
-
-
 def check_round_trip(lines: list[str], expected: list[Expected]) -> list[Finding]:
     """A well-formed dump gives back the articles it was built from."""
     run = run_lines(lines)
@@ -904,8 +871,7 @@ def check_round_trip(lines: list[str], expected: list[Expected]) -> list[Finding
     want = [(e.authors, e.published_on, e.headings, e.has_bio, e.category, e.title) for e in expected]
     if got == want:
         return []
-    known = "D" if len(got) < len(want) and _byline_after_a_cut(run) else None
-    return [Finding("round_trip", f"articles {got!r} != built {want!r}", known)]
+    return [Finding("round_trip", f"articles {got!r} != built {want!r}")]
 
 
 @budget(150)
@@ -934,21 +900,19 @@ def test_known_bug_b_a_fragment_cut_leaves_a_boilerplate_line(lines):
     assert check_idempotent(run) == []
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["C"])
 @budget(50)
 @given(dumps(known_bugs=True))
 @example(["By Jane Roe", "Text.", "Read more...By John Doe", "His text."])
 def test_known_bug_c_boilerplate_before_a_glued_byline_reaches_the_article(lines):
-    assert of_bug(check_no_boilerplate_in_articles(run_lines(lines)), "C") == []
+    assert check_no_boilerplate_in_articles(run_lines(lines)) == []
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["D"])
 @budget(50)
-@given(well_formed_dumps(known_bugs=True))
+@given(well_formed_dumps())
 @example((["By Jane Roe", "AUTHOR’S BIO: Jane Roe is a researcher. She can be reached at " + CLOAK + "By John Doe",
            "His text."], [Expected(["Jane Roe"], None, [], True), Expected(["John Doe"], None, [], False)]))
 def test_known_bug_d_a_cut_fragment_unglues_the_next_byline(dump):
-    assert of_bug(check_round_trip(*dump), "D") == []
+    assert check_round_trip(*dump) == []
 
 
 @budget(50)

@@ -8,7 +8,7 @@ import pytest
 from conftest import SEEDS, seed_lines
 from tasks.clean import clean_lines
 from tasks.segment import (NumericDate, dump_date_order, parse_authors, parse_date, resolve_numeric_date,
-                           segment_lines, split_glued_bylines)
+                           segment_lines)
 
 LEDE = "On March 31, 2025, the Prosecutor General's Office submitted a proposal to the Supreme Court."
 
@@ -152,7 +152,7 @@ def test_every_non_blank_line_lands_in_exactly_one_place(profile, seed):
 def assert_conserved(name, lines, profile):
     kept, removed = clean_lines(name, lines, profile)
     articles, orphans = segment_lines(name, kept, profile)
-    pieces = Counter(line.no for line in split_glued_bylines(kept, profile))  # a glued byline makes 2
+    pieces = Counter(line.no for line in kept if line.role == "text")  # a glued byline makes 2
     in_articles = Counter(no for a in articles for no in a.content_lines + a.bio_lines + a.metadata_lines)
     removed_lines = {r.line_no for r in removed + orphans}
     for no, line in enumerate(lines, start=1):
@@ -303,6 +303,18 @@ def test_a_byline_glued_to_the_previous_paragraph_opens_the_next_article(profile
         (["Jane Roe"], "The first article ends here."), (["John Doe"], "")]
     assert [s.heading for s in articles[1].sections] == ["BACKROUND", "IMPLICATIONS"]
     assert articles[1].published_on == date(2001, 6, 20)
+    assert_conserved("glued.txt", lines, profile)
+
+
+def test_a_byline_glued_to_a_cloaked_email_the_cut_takes_opens_the_next_article(profile):
+    """The cloak ends the sentence the byline is glued to: cutting it must not unglue them."""
+    cloak = "This email address is being protected from spambots. You need JavaScript enabled to view it."
+    lines = ["By Jane Roe", "AUTHOR’S BIO: Jane Roe is a researcher. She can be reached at " + cloak + "By John Doe",
+             "His text."]
+    articles, removed = segment(lines, profile)
+    assert [(a.authors, a.bio, a.lede) for a in articles] == [
+        (["Jane Roe"], "Jane Roe is a researcher. She can be reached at", ""), (["John Doe"], None, "His text.")]
+    assert [(r.line_no, r.category, r.text) for r in removed] == [(2, "email_protection", cloak)]
     assert_conserved("glued.txt", lines, profile)
 
 
