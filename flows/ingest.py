@@ -81,7 +81,7 @@ def process_dumps(dumps: list[Dump], profile: str, batch_no: int, stage_folder: 
 
 @task(name="dedup", cache_policy=NO_CACHE)
 def dedup_articles(stage_folder: Path, con: duckdb.DuckDBPyConnection, excluded: set[str]) -> DedupTotals:
-    totals = dedup_stage(stage_folder, lambda files: known_articles(con, files), excluded)
+    totals = dedup_stage(stage_folder, lambda keys: known_articles(con, keys), excluded)
     get_run_logger().info("dedup: %d occurrences, %d new articles, %d updated", totals.occurrences,
                           totals.new, totals.updated)
     return totals

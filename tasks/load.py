@@ -201,20 +201,20 @@ def loaded_dumps(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
 
 
 KNOWN_SQL = """
-WITH sections AS (
+WITH chosen AS (SELECT * FROM articles WHERE author_key IN (SELECT unnest($keys))),
+sections AS (
     SELECT article_id, list(struct_pack(heading := heading, text := text) ORDER BY ordinal) AS sections
-    FROM article_sections GROUP BY article_id)
+    FROM article_sections WHERE article_id IN (SELECT article_id FROM chosen) GROUP BY article_id)
 SELECT a.article_id, a.kind, a.authors, a.published_on, a.title, a.category, a.lede, a.body, a.bio,
        a.word_count, a.author_key, s.sections
-FROM articles a LEFT JOIN sections s USING (article_id)
-WHERE a.author_key IN (SELECT author_key FROM read_parquet($files))
+FROM chosen a LEFT JOIN sections s USING (article_id)
 ORDER BY a.author_key, a.article_id"""
 
 
-def known_articles(con: duckdb.DuckDBPyConnection, staged_files: str) -> Iterator[dict]:
-    """The warehouse's articles by the authors of the staged occurrences, as rows ordered by
-    author_key then article_id (for dedup)."""
-    return stream_rows(con, KNOWN_SQL, {"files": staged_files})
+def known_articles(con: duckdb.DuckDBPyConnection, author_keys: list[str]) -> Iterator[dict]:
+    """The warehouse's articles by these authors, as rows ordered by author_key then
+    article_id (for dedup)."""
+    return stream_rows(con, KNOWN_SQL, {"keys": author_keys})
 
 
 def _arrow(table: str, rows: list[dict]) -> pa.Table:

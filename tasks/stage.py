@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import zlib
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import groupby
@@ -27,14 +29,16 @@ import pyarrow.parquet as pq
 from tasks.dedup import Candidate, author_key, candidate, dedup_author
 from tasks.models import Article, Section, SegmentedDump
 
-#: known(files): the warehouse's articles whose author_key occurs in the staged files, as
-#: rows ordered by author_key then article_id
-KnownArticleRows = Callable[[str], Iterator[dict]]
+#: known(keys): the warehouse's articles whose author_key is one of keys, as rows ordered
+#: by author_key then article_id
+KnownArticleRows = Callable[[list[str]], Iterator[dict]]
 
 STAGE_DIR = ".gleaner-stage"
 #: DuckDB's memory for a run's queries: beyond it, sorts and joins spill to disk (by default
 #: DuckDB would take 80% of the machine's memory, and a run's memory would follow its size)
-DUCKDB_MEMORY = "768MB"
+DUCKDB_MEMORY = "512MB"
+#: parts the staged occurrences are split in by author (dedup reads one part at a time)
+AUTHOR_PARTS = 64
 
 SECTION = pa.struct([("heading", pa.string()), ("text", pa.string())])
 OCCURRENCE_SCHEMA = pa.schema([
@@ -55,9 +59,11 @@ def stage_dir(warehouse_dir: Path, run_id: str) -> Path:
     return warehouse_dir / STAGE_DIR / run_id
 
 
-def scratch_connection() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection for reading the stage, with bounded memory."""
-    return duckdb.connect(config={"memory_limit": DUCKDB_MEMORY})
+def scratch_connection(stage: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection for reading the stage, with bounded memory: what does
+    not fit spills to the stage's folder (an in-memory database has none of its own)."""
+    return duckdb.connect(config={"memory_limit": DUCKDB_MEMORY, "temp_directory": str(stage / "spill"),
+                                  "preserve_insertion_order": False})
 
 
 def start_stage(warehouse_dir: Path, run_id: str) -> Path:
@@ -73,8 +79,9 @@ def clear_stages(warehouse_dir: Path) -> None:
     shutil.rmtree(warehouse_dir / STAGE_DIR, ignore_errors=True)
 
 
-def occurrence_files(stage: Path) -> str:
-    return str(stage / "occurrences" / "*.parquet")
+def author_part(key: str) -> int:
+    """The part of the stage an author's occurrences go to (stable across processes)."""
+    return zlib.crc32(key.encode()) % AUTHOR_PARTS
 
 
 def removed_files(stage: Path) -> str:
@@ -107,7 +114,12 @@ def write_batch(stage: Path, batch_no: int, segmented: list[SegmentedDump]) -> N
          "source_sha256": s.dump.sha256}
         for s in segmented for r in s.removed
     ]
-    _write(pa.Table.from_pylist(occurrences, schema=OCCURRENCE_SCHEMA), stage / "occurrences", batch_no)
+    by_part: dict[int, list[dict]] = defaultdict(list)
+    for occurrence in occurrences:
+        by_part[author_part(occurrence["author_key"])].append(occurrence)
+    for part, rows in by_part.items():
+        _write(pa.Table.from_pylist(rows, schema=OCCURRENCE_SCHEMA), stage / "occurrences" / f"part-{part:03d}",
+               batch_no)
     _write(pa.Table.from_pylist(removed, schema=REMOVED_SCHEMA), stage / "removed", batch_no)
 
 
@@ -125,10 +137,8 @@ DEDUPED_OCCURRENCE_SCHEMA = pa.schema([
 ])
 _ROWS_PER_WRITE = 4096
 
-STAGED_SQL = """
-SELECT * EXCLUDE (batch_no, dump_no) FROM read_parquet($files)
-WHERE NOT list_contains($excluded, source_file)
-ORDER BY author_key, batch_no, dump_no, ordinal"""
+STAGED_SQL = "SELECT * FROM read_parquet($files) WHERE NOT list_contains($excluded, source_file)"
+_RUN_ORDER = itemgetter("author_key", "batch_no", "dump_no", "ordinal")
 
 
 @dataclass
@@ -187,40 +197,45 @@ def dedup_stage(stage: Path, known: KnownArticleRows, excluded: set[str]) -> Ded
     """Dedup every staged occurrence, except those of the `excluded` dumps, one author key
     at a time; write the article rows to write and every occurrence's id to the stage.
 
-    `known(files)` streams the warehouse's articles whose author_key occurs in the staged
-    Parquet `files`, ordered by author_key then article_id. Memory holds one author's
-    articles at a time."""
-    files = occurrence_files(stage)
-    scratch = scratch_connection()
-    staged = groupby(stream_rows(scratch, STAGED_SQL, {"files": files, "excluded": sorted(excluded)}),
-                     key=itemgetter("author_key"))
-    known_groups = groupby(known(files), key=itemgetter("author_key"))
-    known_key, known_rows = next(known_groups, (None, iter(())))
+    `known(keys)` streams the warehouse's articles whose author_key is one of `keys`, ordered
+    by author_key then article_id. The stage is read one part of the authors at a time
+    (author_part), in the order of a single-process run, so memory holds a part's
+    occurrences and one author's known articles."""
+    scratch = scratch_connection(stage)
     articles = _Writer(deduped_articles(stage), ARTICLE_SCHEMA)
     occurrences = _Writer(deduped_occurrences(stage), DEDUPED_OCCURRENCE_SCHEMA)
     totals = DedupTotals()
     try:
-        for key, rows in staged:
-            while known_key is not None and known_key < key:
-                known_key, known_rows = next(known_groups, (None, iter(())))
-            author_known = [_article(r) for r in known_rows] if known_key == key else []
-            candidates = [Candidate(_article(r), r["source_sha256"], frozenset(r["fingerprint"]), r["new_id"])
-                          for r in rows]
-            result = dedup_author(author_known, candidates)
-            for a in result.articles:
-                articles.add({"article_id": a.article_id, "kind": a.kind, "authors": a.authors,
-                              "published_on": a.published_on, "title": a.title, "category": a.category,
-                              "lede": a.lede, "body": a.body,
-                              "sections": [{"heading": s.heading, "text": s.text} for s in a.sections],
-                              "bio": a.bio, "word_count": a.word_count, "author_key": key,
-                              "source_file": a.source_file, "ordinal": a.ordinal})
-            for o in result.occurrences:
-                occurrences.add({"article_id": o.article_id, "source_file": o.source_file, "ordinal": o.ordinal,
-                                 "source_sha256": o.source_sha256})
-            totals.articles += len(result.articles)
-            totals.new += len(result.new_ids)
-            totals.updated += len(result.updated_ids)
-            totals.occurrences += len(result.occurrences)
+        for part in sorted((stage / "occurrences").glob("part-*")):
+            part_rows = sorted(stream_rows(scratch, STAGED_SQL, {"files": str(part / "*.parquet"),
+                                                                  "excluded": sorted(excluded)}), key=_RUN_ORDER)
+            if not part_rows:
+                continue
+            staged = groupby(part_rows, key=itemgetter("author_key"))
+            keys = sorted({row["author_key"] for row in part_rows})
+            known_groups = groupby(known(keys), key=itemgetter("author_key"))
+            known_key, known_rows = next(known_groups, (None, iter(())))
+            for key, rows in staged:
+                while known_key is not None and known_key < key:
+                    known_key, known_rows = next(known_groups, (None, iter(())))
+                author_known = [_article(r) for r in known_rows] if known_key == key else []
+                candidates = [Candidate(_article(r), r["source_sha256"], frozenset(r["fingerprint"]), r["new_id"])
+                              for r in rows]
+                result = dedup_author(author_known, candidates)
+                for a in result.articles:
+                    articles.add({"article_id": a.article_id, "kind": a.kind, "authors": a.authors,
+                                  "published_on": a.published_on, "title": a.title, "category": a.category,
+                                  "lede": a.lede, "body": a.body,
+                                  "sections": [{"heading": s.heading, "text": s.text} for s in a.sections],
+                                  "bio": a.bio, "word_count": a.word_count, "author_key": key,
+                                  "source_file": a.source_file, "ordinal": a.ordinal})
+                for o in result.occurrences:
+                    occurrences.add({"article_id": o.article_id, "source_file": o.source_file,
+                                     "ordinal": o.ordinal, "source_sha256": o.source_sha256})
+                totals.articles += len(result.articles)
+                totals.new += len(result.new_ids)
+                totals.updated += len(result.updated_ids)
+                totals.occurrences += len(result.occurrences)
     finally:
         articles.close()
         occurrences.close()
@@ -230,14 +245,14 @@ def dedup_stage(stage: Path, known: KnownArticleRows, excluded: set[str]) -> Ded
 
 def deduped(stage: Path) -> Iterator[Article]:
     """The article rows dedup_stage wrote, with the occurrence each was taken from."""
-    with scratch_connection() as scratch:
+    with scratch_connection(stage) as scratch:
         for row in stream_rows(scratch, "SELECT * FROM read_parquet($file)", {"file": str(deduped_articles(stage))}):
             yield _article(row)
 
 
 def removed_by_category(stage: Path, excluded: set[str]) -> dict[str, int]:
     """Staged removals per category, except those of the `excluded` dumps."""
-    with scratch_connection() as scratch:
+    with scratch_connection(stage) as scratch:
         return dict(scratch.execute(
             """SELECT category, count(*) FROM read_parquet($files)
                WHERE NOT list_contains($excluded, source_file) GROUP BY category ORDER BY category""",
