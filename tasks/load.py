@@ -310,6 +310,7 @@ _ROWS_BY_RUN = {table: f"SELECT run_id, count(*) FROM {table} GROUP BY run_id" f
                         "GROUP BY a.run_id"}
 
 
+_EXPORT_BATCH_ROWS = 8192
 EMPTY_RUN = "none"  # the file name of a table that has no rows yet: run-none.parquet
 
 
@@ -343,8 +344,11 @@ def export_parquet(warehouse_dir: Path) -> list[Path]:
                 if exported.get(path) == count:
                     continue
                 partial = folder / f".run-{run_id}.parquet.partial"
-                pq.write_table(con.execute(RUN_ROWS[table], {"run_id": run_id}).fetch_arrow_table(), partial,
-                               compression="zstd")
+                # Streamed a few thousand rows at a time: a run's table may not fit in memory.
+                rows = con.execute(RUN_ROWS[table], {"run_id": run_id}).fetch_record_batch(_EXPORT_BATCH_ROWS)
+                with pq.ParquetWriter(partial, rows.schema, compression="zstd") as parquet:
+                    for batch in rows:
+                        parquet.write_batch(batch)
                 os.replace(partial, path)
                 written.append(path)
     return written

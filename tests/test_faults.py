@@ -274,7 +274,7 @@ FIRST_RUN_KILLS = [
     KillPoint("dedup", "return:tasks.stage.dedup_stage#1", published=False),
     KillPoint("loaded", "call:tasks.load.record_run#1", published=False),  # rows and search index written
     KillPoint("before-rename", "call:os.replace@tasks.load.next_version#2", published=False),
-    KillPoint("parquet", "call:pyarrow.parquet.write_table@tasks.load.export_parquet#3", published=True),  # 2 of 7
+    KillPoint("parquet", "call:os.replace@tasks.load.export_parquet#3", published=True),  # 2 of 7 tables exported
 ]
 SECOND_RUN_KILLS = [
     KillPoint("segment-gate", "call:tasks.validate.validate_frame#3", published=False),
