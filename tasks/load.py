@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.analytics import create_views, ensure_search_index
-from tasks.stage import DUCKDB_MEMORY, deduped_articles, deduped_occurrences, removed_files, stream_rows
+from tasks.stage import DUCKDB_CONFIG, deduped_articles, deduped_occurrences, removed_files, stream_rows
 
 DB_FILE = "gleaner.duckdb"
 NEXT_DB_FILE = ".gleaner.duckdb.next"  # the version a run writes, until it is published
@@ -155,7 +155,7 @@ def open_published(warehouse_dir: Path) -> duckdb.DuckDBPyConnection:
         with next_version(warehouse_dir):
             pass
     try:
-        return duckdb.connect(str(path), read_only=True, config={"memory_limit": DUCKDB_MEMORY})
+        return duckdb.connect(str(path), read_only=True, config=DUCKDB_CONFIG)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise WarehouseBusy(f"{path} is held open for writing by another process; "
@@ -180,7 +180,7 @@ def next_version(warehouse_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     try:
         if published.exists():
             shutil.copyfile(published, draft)
-        con = duckdb.connect(str(draft), config={"memory_limit": DUCKDB_MEMORY})
+        con = duckdb.connect(str(draft), config=DUCKDB_CONFIG)
         create_tables(con)
         create_views(con)
         ensure_search_index(con)
@@ -304,7 +304,7 @@ def in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], Outcome],
 #: how to read each table's rows of one run: article_sections has no run_id of its own
 RUN_ROWS = {table: f"SELECT * FROM {table} WHERE run_id = $run_id" for table in SCHEMA} | {
     "article_sections": "SELECT s.* FROM article_sections s JOIN articles a USING (article_id) "
-                        "WHERE a.run_id = $run_id ORDER BY s.article_id, s.ordinal"}
+                        "WHERE a.run_id = $run_id"}
 _ROWS_BY_RUN = {table: f"SELECT run_id, count(*) FROM {table} GROUP BY run_id" for table in SCHEMA} | {
     "article_sections": "SELECT a.run_id, count(*) FROM article_sections JOIN articles a USING (article_id) "
                         "GROUP BY a.run_id"}
@@ -330,7 +330,7 @@ def export_parquet(warehouse_dir: Path) -> list[Path]:
     replaced atomically. Returns the files written."""
     written = []
     published = warehouse_dir / DB_FILE
-    with duckdb.connect(str(published), read_only=True, config={"memory_limit": DUCKDB_MEMORY}) as con:
+    with duckdb.connect(str(published), read_only=True, config=DUCKDB_CONFIG) as con:
         for table in SCHEMA:
             folder = warehouse_dir / "parquet" / table
             folder.mkdir(parents=True, exist_ok=True)

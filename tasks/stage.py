@@ -34,9 +34,10 @@ from tasks.models import Article, Section, SegmentedDump
 KnownArticleRows = Callable[[list[str]], Iterator[dict]]
 
 STAGE_DIR = ".gleaner-stage"
-#: DuckDB's memory for a run's queries: beyond it, sorts and joins spill to disk (by default
-#: DuckDB would take 80% of the machine's memory, and a run's memory would follow its size)
-DUCKDB_MEMORY = "512MB"
+#: DuckDB's settings for a run's connections: beyond this memory, joins spill to disk (by
+#: default DuckDB would take 80% of the machine's memory, and a run's memory would follow
+#: its size)
+DUCKDB_CONFIG = {"memory_limit": "512MB"}
 #: parts the staged occurrences are split in by author (dedup reads one part at a time)
 AUTHOR_PARTS = 64
 
@@ -62,8 +63,8 @@ def stage_dir(warehouse_dir: Path, run_id: str) -> Path:
 def scratch_connection(stage: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection for reading the stage, with bounded memory: what does
     not fit spills to the stage's folder (an in-memory database has none of its own)."""
-    return duckdb.connect(config={"memory_limit": DUCKDB_MEMORY, "temp_directory": str(stage / "spill"),
-                                  "preserve_insertion_order": False})
+    return duckdb.connect(config=DUCKDB_CONFIG | {"temp_directory": str(stage / "spill"),
+                                                  "preserve_insertion_order": False})
 
 
 def start_stage(warehouse_dir: Path, run_id: str) -> Path:
