@@ -35,7 +35,6 @@ import gzip
 import html
 import io
 import json
-import os
 import random
 import re
 import sys
