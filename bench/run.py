@@ -116,24 +116,23 @@ def machine() -> dict:
 
 # --- measuring a child process and its process tree -----------------------------------------
 
-def _rss_kb(pid: int) -> int:
+def _proc_kb(pid: int, file: str, field: str) -> int:
+    """A kB figure of /proc/PID/FILE (0 when the process is gone)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(field):
                 return int(line.split()[1])
     except (OSError, ValueError):
         pass
     return 0
+
+
+def _rss_kb(pid: int) -> int:
+    return _proc_kb(pid, "status", "VmRSS:")
 
 
 def _pss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
+    return _proc_kb(pid, "smaps_rollup", "Pss:")
 
 
 def _descendants(pid: int) -> list[int]:
@@ -394,10 +393,10 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
     from tasks import report, validate
     from tasks import stage as stage_module
     from tasks.analytics import update_search_index
+    from tasks.batch import split_by_gate
     from tasks.discover import batches, discover
     from tasks.load import (DqRow, DumpRow, RunRows, export_parquet, in_transaction, known_articles, loaded_dumps,
                             next_version, open_published, record_run, stage_run, writer_lock)
-    from tasks.models import Quarantine
     from tasks.profile import DEFAULT_PROFILE, load_profile
     import_s = time.perf_counter() - t_import
     prefect_at_import = "prefect" in sys.modules  # should stay False: then no Prefect code runs here
@@ -494,20 +493,18 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
                 profile_start()
 
                 with timed("dedup"):
-                    totals = stage_module.dedup_stage(rows.stage, lambda files: known_articles(published, files),
+                    totals = stage_module.dedup_stage(rows.stage, lambda keys: known_articles(published, keys),
                                                       rows.excluded)
                 with timed("gate dedup"):
                     dedup_gate = validate.validate_frame("dedup", validate.dedup_frame(stage_module.deduped(rows.stage)))
                 gates.append(dedup_gate)
                 if not dedup_gate.success:
-                    refused = [d for d in loaded if d.dump.source_file in dedup_gate.failures]
-                    quarantined += [Quarantine(d.dump, "dedup", "; ".join(sorted(set(
-                        dedup_gate.failures[d.dump.source_file])))) for d in refused]
-                    loaded = [d for d in loaded if d.dump.source_file not in dedup_gate.failures]
-                    rows.excluded = {d.dump.source_file for d in refused}
+                    loaded, refused = split_by_gate(loaded, dedup_gate)
+                    quarantined += refused
+                    rows.excluded = {q.dump.source_file for q in refused}
                     with timed("dedup"):
                         totals = stage_module.dedup_stage(rows.stage,
-                                                          lambda files: known_articles(published, files),
+                                                          lambda keys: known_articles(published, keys),
                                                           rows.excluded)
 
             rows.dumps_skipped = len(found.already_loaded)

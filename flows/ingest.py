@@ -28,7 +28,7 @@ from prefect.states import Completed, Failed, State
 
 from tasks import report, validate
 from tasks.analytics import update_search_index
-from tasks.batch import BatchOutcome, LoadedDump, process_batch
+from tasks.batch import BatchOutcome, LoadedDump, process_batch, split_by_gate
 from tasks.discover import Discovery, batches, discover
 from tasks.load import (DqRow, DumpRow, RunRows, export_parquet, in_transaction, known_articles, loaded_dumps,
                         next_version, open_published, record_run, stage_run, writer_lock)
@@ -246,11 +246,9 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
                 dedup_gate = validate_dedup(rows.stage)
                 gates.append(dedup_gate)
                 if not dedup_gate.success:
-                    refused = [d for d in loaded if d.dump.source_file in dedup_gate.failures]
-                    quarantined += [Quarantine(d.dump, "dedup", "; ".join(sorted(set(
-                        dedup_gate.failures[d.dump.source_file])))) for d in refused]
-                    loaded = [d for d in loaded if d.dump.source_file not in dedup_gate.failures]
-                    rows.excluded = {d.dump.source_file for d in refused}
+                    loaded, refused = split_by_gate(loaded, dedup_gate)
+                    quarantined += refused
+                    rows.excluded = {q.dump.source_file for q in refused}
                     deduped = dedup_articles(rows.stage, published, rows.excluded)
 
             rows.dumps_skipped = len(found.already_loaded)

@@ -18,9 +18,6 @@ from tasks.models import CleanedDump, Dump, ExtractedDump, Quarantine, Segmented
 from tasks.profile import load_profile
 from tasks.segment import segment_dump
 
-Record = TypeVar("Record", ExtractedDump, CleanedDump, SegmentedDump)
-
-
 @dataclass(frozen=True)
 class LoadedDump:
     """A dump whose articles passed every gate of its batch."""
@@ -28,6 +25,9 @@ class LoadedDump:
     dump: Dump
     encoding: str
     articles: int
+
+
+Record = TypeVar("Record", ExtractedDump, CleanedDump, SegmentedDump, LoadedDump)
 
 
 @dataclass
