@@ -8,8 +8,10 @@ runner spreads batches over its workers (processes, threads or a Dask cluster). 
 step its Great Expectations suite validates the batch; a dump that fails is quarantined with
 the reason and the rest go on. A batch's articles are staged as Parquet under the warehouse,
 so memory holds a batch per worker, never the corpus. Dedup reads the stage one author at a
-time; the load writes everything in one DuckDB transaction that the load gate checks before
-it commits. A run that quarantined any dump ends Failed, with the summary as its result.
+time; the load writes everything in one transaction of the warehouse's lake that the load
+gate checks before it commits: the run's snapshot. The Parquet export and the search index
+then follow the lake. A run that quarantined any dump ends Failed, with the summary as its
+result.
 """
 from __future__ import annotations
 
@@ -27,11 +29,11 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
 from tasks import report, validate
-from tasks.analytics import update_search_index
 from tasks.batch import BatchOutcome, LoadedDump, process_batch, split_by_gate
 from tasks.discover import Discovery, batches, discover
-from tasks.load import (DqRow, DumpRow, RunRows, export_parquet, in_transaction, known_articles, loaded_dumps,
-                        next_version, open_published, record_run, stage_run, writer_lock)
+from tasks.followers import Followed, follow_lake
+from tasks.load import (DqRow, DumpRow, RunRows, article_texts, in_transaction, known_articles, loaded_dumps,
+                        open_for_run, record_run, stage_run, writer_lock)
 from tasks.models import Dump, Quarantine
 from tasks.profile import DEFAULT_PROFILE, load_profile
 from tasks.stage import DedupTotals, clear_stages, dedup_stage, deduped, removed_by_category, start_stage
@@ -81,7 +83,8 @@ def process_dumps(dumps: list[Dump], profile: str, batch_no: int, stage_folder: 
 
 @task(name="dedup", cache_policy=NO_CACHE)
 def dedup_articles(stage_folder: Path, con: duckdb.DuckDBPyConnection, excluded: set[str]) -> DedupTotals:
-    totals = dedup_stage(stage_folder, lambda keys: known_articles(con, keys), excluded)
+    totals = dedup_stage(stage_folder, lambda keys: known_articles(con, keys), lambda ids: article_texts(con, ids),
+                         excluded)
     get_run_logger().info("dedup: %d occurrences, %d new articles, %d updated", totals.occurrences,
                           totals.new, totals.updated)
     return totals
@@ -99,7 +102,6 @@ def validate_dedup(stage_folder: Path) -> validate.GateResult:
 def load_rows(rows: RunRows, con: duckdb.DuckDBPyConnection) -> validate.GateResult:
     def stage_and_check() -> validate.GateResult:
         stage_run(con, rows)
-        update_search_index(con, rows.run_id)  # the search index follows the articles
         result = validate.validate_frame("load", validate.load_frame(con, rows.run_id))
         if result.success:
             rows.dq.append(dq_row(result))
@@ -109,6 +111,15 @@ def load_rows(rows: RunRows, con: duckdb.DuckDBPyConnection) -> validate.GateRes
     result = in_transaction(con, stage_and_check, commit_if=lambda r: r.success)
     get_run_logger().info("load: %s", "committed" if result.success else "refused by the load gate")
     return result
+
+
+@task(name="follow", cache_policy=NO_CACHE)
+def follow(con: duckdb.DuckDBPyConnection, warehouse: Path) -> Followed:
+    """The Parquet export and the search index, up to the lake's last snapshot."""
+    followed = follow_lake(con, warehouse)
+    get_run_logger().info("follow: %d snapshot(s) exported; search index %d added, %d removed",
+                          len(followed.exported), followed.search.added, followed.search.removed)
+    return followed
 
 
 # --- helpers of the flow ---------------------------------------------------------------
@@ -152,7 +163,8 @@ def dq_row(result: validate.GateResult) -> DqRow:
 
 def dump_row(dump: Dump, status: str, reason: str | None = None, encoding: str | None = None,
              articles: int = 0) -> DumpRow:
-    return DumpRow(dump.source_file, dump.sha256, dump.bytes, dump.format, status, reason, encoding, articles)
+    return DumpRow(dump.source_file, dump.sha256, dump.bytes, dump.format, status, reason, encoding, articles,
+                   dump.modified_ns)
 
 
 def quarantine_row(q: Quarantine) -> DumpRow:
@@ -231,8 +243,9 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
         clear_stages(warehouse)  # what a killed run left
         rows.stage = start_stage(warehouse, rows.run_id)
         try:
-            with open_published(warehouse) as published:
-                found = discover_dumps(raw, published)
+            with open_for_run(warehouse, rows.stage / "spill") as con:
+                follow(con, warehouse)  # in case the last run was killed before it followed
+                found = discover_dumps(raw, con)
                 quarantined += found.refused
                 progress = Progress(total_dumps=len(found.new), total_bytes=sum(d.bytes for d in found.new))
                 work = list(batches(found.new, int(batch_mb * 1e6)))
@@ -242,31 +255,30 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
                     loaded += outcome.loaded
                     get_run_logger().info(progress.advance(batch))
 
-                deduped = dedup_articles(rows.stage, published, rows.excluded)
+                deduped = dedup_articles(rows.stage, con, rows.excluded)
                 dedup_gate = validate_dedup(rows.stage)
                 gates.append(dedup_gate)
                 if not dedup_gate.success:
                     loaded, refused = split_by_gate(loaded, dedup_gate)
                     quarantined += refused
                     rows.excluded = {q.dump.source_file for q in refused}
-                    deduped = dedup_articles(rows.stage, published, rows.excluded)
+                    deduped = dedup_articles(rows.stage, con, rows.excluded)
 
-            rows.dumps_skipped = len(found.already_loaded)
-            rows.articles_new, rows.articles_updated = deduped.new, deduped.updated
-            rows.occurrences = deduped.occurrences
-            rows.dumps = [dump_row(d.dump, "loaded", encoding=d.encoding, articles=d.articles) for d in loaded] \
-                + [quarantine_row(q) for q in quarantined]
-            rows.dq = [dq_row(g) for g in gates]
-            removed = removed_by_category(rows.stage, rows.excluded)
-            with next_version(warehouse) as con:  # published when the block ends
+                rows.dumps_skipped = len(found.already_loaded)
+                rows.articles_new, rows.articles_updated = deduped.new, deduped.updated
+                rows.occurrences = deduped.occurrences
+                rows.dumps = [dump_row(d.dump, "loaded", encoding=d.encoding, articles=d.articles) for d in loaded] \
+                    + [quarantine_row(q) for q in quarantined]
+                rows.dq = [dq_row(g) for g in gates]
+                removed = removed_by_category(rows.stage, rows.excluded)
                 load_gate = load_rows(rows, con)
                 if not load_gate.success:
                     quarantined += refuse_load(con, rows, loaded, load_gate, quarantined)
                     removed = {}
-            gates.append(load_gate)
+                gates.append(load_gate)
+                follow(con, warehouse)
         finally:
             clear_stages(warehouse)
-        export_parquet(warehouse)
         summary = summarise(rows, warehouse, found, quarantined, removed)
         report_run(summary, rows, gates, warehouse)
 

@@ -2,11 +2,16 @@
 
     gleaner run --raw DIR --warehouse DIR [--profile NAME|FILE] [--batch-mb MB]
                 [--task-runner process|thread|dask] [--workers N] [--dask-address ADDR] [--quiet] [--json]
+    gleaner sql DIR [--as-of RUN_ID] [DUCKDB_SHELL_ARGS ...]
+    gleaner search DIR TERMS [--limit N] [--json]
+    gleaner rollback DIR RUN_ID
+    gleaner vacuum DIR [--keep N]
     gleaner profile suggest --raw DIR [--profile NAME|FILE] [--min-dumps N] [--top K] [--json]
 
 Exit status of run: 0 when every dump was loaded, 1 when any was quarantined or the run
 failed, 2 when the command could not start (bad arguments, missing --raw, busy warehouse).
-profile suggest exits 0, or 2 when it could not start (missing --raw, broken profile).
+The other commands exit 0, or 2 with a one-line reason (no warehouse there, no such run,
+a bad query, a busy warehouse); `sql` exits as the DuckDB shell does.
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ if TYPE_CHECKING:
     from gleaner.suggest import Candidate, Suggestions
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE = 0, 1, 2
+#: `gleaner vacuum` keeps this many runs unless told otherwise: a month of daily runs
+DEFAULT_KEEP = 30
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +57,30 @@ def build_parser() -> argparse.ArgumentParser:
     output = run.add_mutually_exclusive_group()
     output.add_argument("--quiet", action="store_true", help="print only errors")
     output.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
+
+    sql = commands.add_parser("sql", help="a DuckDB shell on the warehouse (read-only)",
+                              description="Opens the DuckDB shell with the warehouse's tables and views visible by "
+                                          "name. Arguments after DIR go to the shell, e.g. -c 'SELECT ...' or -json.")
+    sql.add_argument("warehouse", type=Path, help="warehouse folder")
+    sql.add_argument("--as-of", metavar="RUN_ID", help="the warehouse as it was after that run")
+    sql.add_argument("shell_args", nargs=argparse.REMAINDER, help="arguments for the DuckDB shell")
+
+    search = commands.add_parser("search", help="full-text search of the articles, best match first")
+    search.add_argument("warehouse", type=Path, help="warehouse folder")
+    search.add_argument("terms", help="words (any order, stemmed, accents and case ignored), \"a phrase\", "
+                                      "AND / OR / -word")
+    search.add_argument("--limit", type=_positive_int, default=10, help="at most this many articles (default: 10)")
+    search.add_argument("--json", action="store_true", help="print the hits as one JSON array")
+
+    rollback = commands.add_parser("rollback", help="undo a run and every run after it")
+    rollback.add_argument("warehouse", type=Path, help="warehouse folder")
+    rollback.add_argument("run_id", help="the first run to undo (see load_history)")
+
+    vacuum = commands.add_parser("vacuum", help="expire old snapshots and delete the files only they used")
+    vacuum.add_argument("warehouse", type=Path, help="warehouse folder")
+    vacuum.add_argument("--keep", type=_positive_int, default=DEFAULT_KEEP,
+                        help=f"keep the snapshots of the last N runs, each readable with --as-of and able to be "
+                             f"rolled back (default: {DEFAULT_KEEP})")
 
     profile = commands.add_parser("profile", help="work on site profiles")
     profile_commands = profile.add_subparsers(dest="profile_command", required=True)
@@ -170,9 +201,86 @@ def suggest_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _fail(message: object) -> int:
+    print(f"gleaner: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def sql_command(args: argparse.Namespace) -> int:
+    """Replace this process by the DuckDB shell, the lake attached and selected."""
+    from tasks import lake
+
+    shell = Path(sys.executable).with_name("duckdb")
+    try:
+        snapshot = None
+        if args.as_of:
+            with lake.open_lake(args.warehouse) as probe:
+                snapshot = lake.snapshot_of_run(probe, args.as_of)
+        else:
+            lake.open_lake(args.warehouse).close()  # a clear refusal, not the shell's
+        settings = lake.config()
+    except lake.WarehouseError as exc:
+        return _fail(exc)
+    setup = [f"SET {name} = '{value}'" for name, value in settings.items()] \
+        + lake.attach_statements(args.warehouse, read_only=True, snapshot=snapshot) \
+        + [f"CREATE TEMP VIEW run_snapshots AS {lake.RUN_SNAPSHOTS_SQL}"]
+    os.execv(shell, [str(shell), "-cmd", "; ".join(setup) + ";", *args.shell_args])
+    return EXIT_USAGE  # not reached: execv replaced the process
+
+
+def search_command(args: argparse.Namespace) -> int:
+    from tasks import lake
+    from tasks.search import SearchError, format_hits, search
+
+    if not lake.exists(args.warehouse):
+        return _fail(f"{args.warehouse}: no warehouse here")
+    try:
+        hits = search(args.warehouse, args.terms, limit=args.limit)
+    except SearchError as exc:
+        return _fail(exc)
+    if args.json:
+        print(json.dumps([asdict(hit) for hit in hits]))
+    else:
+        print(format_hits(hits) if hits else f"no article matches {args.terms!r}")
+    return EXIT_OK
+
+
+def rollback_command(args: argparse.Namespace) -> int:
+    from tasks import lake
+    from tasks.history import rollback
+    from tasks.load import WarehouseBusy
+
+    try:
+        done = rollback(args.warehouse, args.run_id)
+    except (lake.WarehouseError, WarehouseBusy) as exc:
+        return _fail(exc)
+    print(f"rolled back {len(done.rolled_back)} run(s): {', '.join(done.rolled_back) or 'none'}; "
+          f"the warehouse holds the data of snapshot {done.restored_snapshot} again "
+          f"(recorded as run {done.rollback_id}); their dumps are new to the next run")
+    return EXIT_OK
+
+
+def vacuum_command(args: argparse.Namespace) -> int:
+    from tasks import lake
+    from tasks.history import vacuum
+    from tasks.load import WarehouseBusy
+
+    try:
+        done = vacuum(args.warehouse, args.keep)
+    except (lake.WarehouseError, WarehouseBusy) as exc:
+        return _fail(exc)
+    print(f"kept the last {done.kept_runs} run(s); expired {done.expired_snapshots} snapshot(s), "
+          f"deleted {done.files_deleted} file(s)")
+    return EXIT_OK
+
+
+COMMANDS = {"run": run, "sql": sql_command, "search": search_command, "rollback": rollback_command,
+            "vacuum": vacuum_command, "profile": suggest_command}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run(args) if args.command == "run" else suggest_command(args)
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":

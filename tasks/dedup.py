@@ -9,6 +9,10 @@ recurs under all of their articles.
 An article keeps the id it was first given, in this run or an earlier one; the id is a
 hash of its authors and the opening words of its text. Later occurrences only fill what
 the article row lacks (date, title, category; the full text of a teaser).
+
+An article's fingerprint is computed once, from the text it is written with, and stored
+beside it (article_fingerprints): a later run compares its new occurrences with the stored
+fingerprints and reads no stored text but that of the articles it rewrites.
 """
 from __future__ import annotations
 
@@ -52,8 +56,8 @@ def author_key(authors: Iterable[str]) -> str:
 
 
 def _fingerprint(words: list[str]) -> frozenset[int]:
-    # A shingle's hash combines its words' CRCs: one C call per word, not per shingle.
-    # Fingerprints are compared within a run, never stored, so only their equality matters.
+    # A shingle's hash combines its words' CRCs: one C call per word, not per shingle. CRC-32
+    # is the same in every process and version, so stored fingerprints stay comparable.
     crcs = [zlib.crc32(w.encode()) for w in words[:FINGERPRINT_WORDS]]
     return frozenset((((a * _PRIME + b) * _PRIME + c) * _PRIME + d) & _HASH_MASK
                      for a, b, c, d in zip(crcs, crcs[1:], crcs[2:], crcs[3:]))
@@ -116,6 +120,8 @@ class DedupResult:
     occurrences: list[Occurrence] = field(default_factory=list)
     new_ids: set[str] = field(default_factory=set)
     updated_ids: set[str] = field(default_factory=set)
+    #: article_id -> fingerprint of the text each row of `articles` is written with
+    fingerprints: dict[str, frozenset[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -134,10 +140,11 @@ def candidate(article: Article, source_sha256: str) -> Candidate:
     return Candidate(article, source_sha256, _fingerprint(words), _article_id(article, words))
 
 
-def dedup_author(known: list[Article], candidates: Iterable[Candidate]) -> DedupResult:
+def dedup_author(known: list[tuple[Article, frozenset[int]]], candidates: Iterable[Candidate]) -> DedupResult:
     """Give an id to every occurrence of one author key, in order, among that author's
-    known articles (article_id set)."""
-    pool = [(article, fingerprint(article)) for article in known]
+    known articles (article_id set), each with its stored fingerprint."""
+    pool = list(known)
+    stored = {article.article_id: fp for article, fp in known}
     result = DedupResult()
     touched: dict[str, Article] = {}
     for cand in candidates:
@@ -149,10 +156,17 @@ def dedup_author(known: list[Article], candidates: Iterable[Candidate]) -> Dedup
             pool.append((match, fp))
             result.new_ids.add(match.article_id)
             touched[match.article_id] = match
-        elif absorb(match, occ):
-            touched[match.article_id] = match
-            if match.article_id not in result.new_ids:
-                result.updated_ids.add(match.article_id)
+            result.fingerprints[match.article_id] = fp
+        else:
+            takes_text = match.kind == "teaser" and occ.kind == "full"
+            if absorb(match, occ):
+                touched[match.article_id] = match
+                if takes_text:
+                    result.fingerprints[match.article_id] = fp
+                else:
+                    result.fingerprints.setdefault(match.article_id, stored.get(match.article_id, fp))
+                if match.article_id not in result.new_ids:
+                    result.updated_ids.add(match.article_id)
         occ.article_id = match.article_id
         result.occurrences.append(Occurrence(match.article_id, occ.source_file, occ.ordinal, cand.source_sha256))
     result.articles = list(touched.values())
@@ -170,9 +184,9 @@ def deduplicate(dumps: list[SegmentedDump], known: KnownArticles) -> DedupResult
     for dump in dumps:
         for article in dump.articles:
             groups[author_key(article.authors)].append(candidate(article, dump.dump.sha256))
-    known_by_key: dict[str, list[Article]] = defaultdict(list)
+    known_by_key: dict[str, list[tuple[Article, frozenset[int]]]] = defaultdict(list)
     for article in known(set(groups)):
-        known_by_key[author_key(article.authors)].append(article)
+        known_by_key[author_key(article.authors)].append((article, fingerprint(article)))
     result = DedupResult()
     for key, candidates in groups.items():
         part = dedup_author(known_by_key[key], candidates)
@@ -180,6 +194,7 @@ def deduplicate(dumps: list[SegmentedDump], known: KnownArticles) -> DedupResult
         result.occurrences += part.occurrences
         result.new_ids |= part.new_ids
         result.updated_ids |= part.updated_ids
+        result.fingerprints |= part.fingerprints
     order = {(d.dump.source_file, a.ordinal): n for n, d in enumerate(dumps) for a in d.articles}
     result.occurrences.sort(key=lambda o: order[(o.source_file, o.ordinal)])
     return result

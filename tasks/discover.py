@@ -3,6 +3,11 @@
 Files are visited in sorted order so that every run sees the same sequence. A file that
 cannot be a dump (unknown type, a link leading out of --raw, unreadable) is refused here
 with its reason, so that it is accounted for in `dumps` like any other input.
+
+A file whose size and modification time match those it was loaded with is taken as
+loaded without being read (as make and rsync decide): a run over a large folder with
+little new reads only what is new. Any other file is hashed, and a loaded dump whose
+content changed is new.
 """
 from __future__ import annotations
 
@@ -17,6 +22,10 @@ from tasks.models import Dump, Quarantine
 #: dump suffixes of the contract, and the format recorded for each
 FORMATS = {".txt": "txt", ".html": "html", ".htm": "html"}
 _HASH_CHUNK = 1 << 20
+
+
+#: source_file -> (sha256, bytes, modified_ns) of each loaded dump
+Loaded = dict[str, tuple[str, int, int | None]]
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,8 @@ def walk_files(raw_dir: Path) -> tuple[list[Path], list[Quarantine]]:
     return sorted(found, key=lambda p: p.relative_to(raw_dir).as_posix()), unlisted
 
 
-def inspect_file(path: Path, raw_dir: Path) -> Dump | Quarantine:
+def inspect_file(path: Path, raw_dir: Path, loaded: Loaded | None = None) -> Dump | Quarantine:
+    """The dump at path, hashed unless `loaded` holds it with the same size and time."""
     source_file = path.relative_to(raw_dir).as_posix()
     fmt = dump_format(path) or "unknown"
     size = 0
@@ -72,8 +82,12 @@ def inspect_file(path: Path, raw_dir: Path) -> Dump | Quarantine:
         elif fmt == "unknown":
             reason = f"not a dump: unsupported file type {path.suffix or '(none)'!r}; expected .txt, .html or .htm, optionally .gz"
         else:
-            size = real.stat().st_size
-            return Dump(source_file, path, sha256_file(real), size, fmt)
+            status = real.stat()
+            size = status.st_size
+            known = (loaded or {}).get(source_file)
+            if known is not None and known[1:] == (size, status.st_mtime_ns):
+                return Dump(source_file, path, known[0], size, fmt, status.st_mtime_ns)
+            return Dump(source_file, path, sha256_file(real), size, fmt, status.st_mtime_ns)
     except FileNotFoundError:
         reason = "a link to a file that does not exist"
     except OSError as exc:
@@ -81,16 +95,16 @@ def inspect_file(path: Path, raw_dir: Path) -> Dump | Quarantine:
     return Quarantine(Dump(source_file, path, "", size, fmt), "discover", reason)
 
 
-def discover(raw_dir: Path, loaded: set[tuple[str, str]]) -> Discovery:
-    """Dumps below raw_dir; `loaded` holds the (source_file, sha256) already in the warehouse."""
+def discover(raw_dir: Path, loaded: Loaded) -> Discovery:
+    """Dumps below raw_dir; `loaded` holds the dumps already in the warehouse."""
     new: list[Dump] = []
     old: list[Dump] = []
     paths, refused = walk_files(raw_dir)
     for path in paths:
-        found = inspect_file(path, raw_dir)
+        found = inspect_file(path, raw_dir, loaded)
         if isinstance(found, Quarantine):
             refused.append(found)
-        elif (found.source_file, found.sha256) in loaded:
+        elif found.source_file in loaded and loaded[found.source_file][0] == found.sha256:
             old.append(found)
         else:
             new.append(found)

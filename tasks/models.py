@@ -30,6 +30,7 @@ class Dump:
     sha256: str
     bytes: int
     format: str  # 'txt', 'html', 'txt.gz' or 'html.gz'
+    modified_ns: int | None = None  # the file's modification time (st_mtime_ns) when found
 
 
 @dataclass(frozen=True, slots=True)

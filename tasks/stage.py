@@ -27,17 +27,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.dedup import Candidate, author_key, candidate, dedup_author
+from tasks.lake import MEMORY_LIMIT
 from tasks.models import Article, Section, SegmentedDump
 
-#: known(keys): the warehouse's articles whose author_key is one of keys, as rows ordered
-#: by author_key then article_id
+#: known(keys): the warehouse's articles whose author_key is one of keys, without their
+#: texts but with their stored fingerprints, as rows ordered by author_key then article_id
 KnownArticleRows = Callable[[list[str]], Iterator[dict]]
+#: texts(ids): article_id -> {body, sections} of these stored articles
+StoredTexts = Callable[[list[str]], dict[str, dict]]
 
 STAGE_DIR = ".gleaner-stage"
-#: DuckDB's settings for a run's connections: beyond this memory, joins spill to disk (by
-#: default DuckDB would take 80% of the machine's memory, and a run's memory would follow
-#: its size)
-DUCKDB_CONFIG = {"memory_limit": "512MB"}
+FINGERPRINT = pa.list_(pa.int64())
 #: parts the staged occurrences are split in by author (dedup reads one part at a time)
 AUTHOR_PARTS = 64
 
@@ -48,7 +48,7 @@ OCCURRENCE_SCHEMA = pa.schema([
     ("kind", pa.string()), ("authors", pa.list_(pa.string())), ("published_on", pa.date32()),
     ("title", pa.string()), ("category", pa.string()), ("lede", pa.string()), ("body", pa.string()),
     ("sections", pa.list_(SECTION)), ("bio", pa.string()), ("word_count", pa.int32()),
-    ("author_key", pa.string()), ("new_id", pa.string()), ("fingerprint", pa.list_(pa.int64())),
+    ("author_key", pa.string()), ("new_id", pa.string()), ("fingerprint", FINGERPRINT),
 ])
 REMOVED_SCHEMA = pa.schema([
     ("source_file", pa.string()), ("line_no", pa.int32()), ("category", pa.string()), ("text", pa.string()),
@@ -63,8 +63,8 @@ def stage_dir(warehouse_dir: Path, run_id: str) -> Path:
 def scratch_connection(stage: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection for reading the stage, with bounded memory: what does
     not fit spills to the stage's folder (an in-memory database has none of its own)."""
-    return duckdb.connect(config=DUCKDB_CONFIG | {"temp_directory": str(stage / "spill"),
-                                                  "preserve_insertion_order": False})
+    return duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(stage / "spill"),
+                                  "preserve_insertion_order": False})
 
 
 def start_stage(warehouse_dir: Path, run_id: str) -> Path:
@@ -131,6 +131,7 @@ ARTICLE_SCHEMA = pa.schema([
     ("published_on", pa.date32()), ("title", pa.string()), ("category", pa.string()), ("lede", pa.string()),
     ("body", pa.string()), ("sections", pa.list_(SECTION)), ("bio", pa.string()), ("word_count", pa.int32()),
     ("author_key", pa.string()), ("source_file", pa.string()), ("ordinal", pa.int32()),
+    ("fingerprint", FINGERPRINT),
 ])
 DEDUPED_OCCURRENCE_SCHEMA = pa.schema([
     ("article_id", pa.string()), ("source_file", pa.string()), ("ordinal", pa.int32()),
@@ -160,15 +161,21 @@ def deduped_occurrences(stage: Path) -> Path:
 
 def stream_rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> Iterator[dict]:
     """A query's rows as dicts, fetched a few thousand at a time."""
-    for batch in con.execute(sql, params).fetch_record_batch(_ROWS_PER_WRITE):
+    for batch in con.execute(sql, params).to_arrow_reader(_ROWS_PER_WRITE):
         yield from batch.to_pylist()
 
 
+def _sections(rows: list[dict] | None) -> list[Section]:
+    return [Section(s["heading"], s["text"]) for s in rows or []]
+
+
 def _article(row: dict) -> Article:
+    """An Article of a staged or stored row; a stored one is read without its texts (body
+    None, no sections) until dedup rewrites it."""
     return Article(source_file=row.get("source_file", ""), ordinal=row.get("ordinal", 0), kind=row["kind"],
                    authors=row["authors"], published_on=row["published_on"], title=row["title"],
-                   category=row["category"], lede=row["lede"], body=row["body"],
-                   sections=[Section(s["heading"], s["text"]) for s in row["sections"] or []], bio=row["bio"],
+                   category=row["category"], lede=row["lede"], body=row.get("body"),
+                   sections=_sections(row.get("sections")), bio=row["bio"],
                    word_count=row["word_count"], article_id=row.get("article_id"))
 
 
@@ -194,14 +201,16 @@ class _Writer:
         self.file.close()
 
 
-def dedup_stage(stage: Path, known: KnownArticleRows, excluded: set[str]) -> DedupTotals:
+def dedup_stage(stage: Path, known: KnownArticleRows, texts: StoredTexts, excluded: set[str]) -> DedupTotals:
     """Dedup every staged occurrence, except those of the `excluded` dumps, one author key
     at a time; write the article rows to write and every occurrence's id to the stage.
 
     `known(keys)` streams the warehouse's articles whose author_key is one of `keys`, ordered
-    by author_key then article_id. The stage is read one part of the authors at a time
-    (author_part), in the order of a single-process run, so memory holds a part's
-    occurrences and one author's known articles."""
+    by author_key then article_id, with their stored fingerprints and without their texts;
+    `texts(ids)` reads the texts of the stored articles a run rewrites without replacing
+    them. The stage is read one part of the authors at a time (author_part), in the order of
+    a single-process run, so memory holds a part's occurrences and one author's known
+    articles."""
     scratch = scratch_connection(stage)
     articles = _Writer(deduped_articles(stage), ARTICLE_SCHEMA)
     occurrences = _Writer(deduped_occurrences(stage), DEDUPED_OCCURRENCE_SCHEMA)
@@ -219,17 +228,23 @@ def dedup_stage(stage: Path, known: KnownArticleRows, excluded: set[str]) -> Ded
             for key, rows in staged:
                 while known_key is not None and known_key < key:
                     known_key, known_rows = next(known_groups, (None, iter(())))
-                author_known = [_article(r) for r in known_rows] if known_key == key else []
+                author_known = [(_article(r), frozenset(r["fingerprint"])) for r in known_rows] \
+                    if known_key == key else []
                 candidates = [Candidate(_article(r), r["source_sha256"], frozenset(r["fingerprint"]), r["new_id"])
                               for r in rows]
                 result = dedup_author(author_known, candidates)
+                untold = [a for a in result.articles if a.body is None]  # stored, rewritten with its own text
+                stored = texts([a.article_id for a in untold]) if untold else {}
+                for a in untold:
+                    a.body, a.sections = stored[a.article_id]["body"], _sections(stored[a.article_id]["sections"])
                 for a in result.articles:
                     articles.add({"article_id": a.article_id, "kind": a.kind, "authors": a.authors,
                                   "published_on": a.published_on, "title": a.title, "category": a.category,
                                   "lede": a.lede, "body": a.body,
                                   "sections": [{"heading": s.heading, "text": s.text} for s in a.sections],
                                   "bio": a.bio, "word_count": a.word_count, "author_key": key,
-                                  "source_file": a.source_file, "ordinal": a.ordinal})
+                                  "source_file": a.source_file, "ordinal": a.ordinal,
+                                  "fingerprint": sorted(result.fingerprints[a.article_id])})
                 for o in result.occurrences:
                     occurrences.add({"article_id": o.article_id, "source_file": o.source_file,
                                      "ordinal": o.ordinal, "source_sha256": o.source_sha256})
