@@ -10,8 +10,13 @@ Generates (or reuses) a corpus of --mb megabytes with bench/generate.py, then me
                process pool, one worker per CPU): MB/s, CPU, peak RSS of the process and of
                its process tree (pool workers, the temporary Prefect server) summed
   workers1     the same with `--workers 1` (when the CLI has the option), for comparison
-  incremental  `gleaner run` again with nothing new (s, s per 10,000 dumps), then after adding
-               1% more dumps (its share of the full run); each also profiled in-process
+  incremental  the acceptance figures of "a run costs what its new dumps cost", on the e2e run's
+               corpus and warehouse: EMPTY (`gleaner run` over an empty --raw into a fresh
+               warehouse, median of 3 runs into it: the fixed cost of a run), RERUN (nothing
+               new, median of 3), +1% (1% more dumps: its time, and the bytes it writes into
+               the warehouse); checks RERUN <= EMPTY + 1 s, PLUS - EMPTY <= 5% of (FULL -
+               EMPTY) + 1 s, bytes written by +1% <= 10% of the warehouse; then another 1% by
+               `run.py pipeline` for its per-step times (`--only acceptance` is the same part)
   pipeline     the flow's work without Prefect: the plain functions the tasks call, in the
                flow's order, the batches in a process pool of the same size; per-step times;
                Prefect's share = 1 - its wall time / the end-to-end run's
@@ -19,7 +24,8 @@ Generates (or reuses) a corpus of --mb megabytes with bench/generate.py, then me
                batch in its worker, combined; top functions, the repo's functions, by step
                and by package
 
-Every measured run starts its own fresh warehouse; `gleaner run` runs as a user runs it (a
+Every full run starts its own fresh warehouse (the incremental runs use the e2e run's, and
+EMPTY its own); `gleaner run` runs as a user runs it (a
 temporary local Prefect server, PREFECT_API_URL unset) with its own PREFECT_HOME below --work,
 after two warm-up runs on the five seed dumps (so the first-run database migration of
 Prefect's server is measured apart). Files are read from the page cache. Results go to
@@ -35,7 +41,9 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -50,7 +58,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 PYTHON = VENV_BIN / "python"
 GLEANER = VENV_BIN / "gleaner"
 TOP = 15  # functions listed per profile summary
-BATCH_MB = 32.0  # `gleaner run`'s default --batch-mb
+BATCH_MB = 16.0  # `gleaner run`'s default --batch-mb (the bench reads it from `gleaner run --help`)
 
 # name: (target as printed, threshold, higher is better)
 TARGETS = {
@@ -377,11 +385,44 @@ def _batch_worker(dumps, profile: str, batch_no: int, stage_folder: Path, profil
     return outcome, {k: list(v) for k, v in _BATCH_STEPS.items()}, wall, cpu, os.getpid(), session
 
 
+#: the main process's steps that run inside the load's transaction (their time is taken out
+#: of "load: BEGIN, COMMIT"), and the parts of a follow, timed apart (see _patch_follow)
+_LOAD_INNER = ("load: write tables (stage_run)", "gate load", "load: record run")
+_FOLLOW_PARTS: dict[str, list[float]] = {}  # part -> [wall s, CPU s, calls], summed over both follows
+
+
+def _patch_follow() -> None:
+    """Time the Parquet export and the search index sync inside follow_lake apart, by
+    replacing the names tasks.followers looks up."""
+    import tasks.followers as followers
+
+    if getattr(followers, "_bench_patched", False):
+        return
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            t0, c0 = time.perf_counter(), time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                entry = _FOLLOW_PARTS.setdefault(name, [0.0, 0.0, 0])
+                entry[0] += time.perf_counter() - t0
+                entry[1] += time.process_time() - c0
+                entry[2] += 1
+        return wrapper
+
+    followers.export_changes = timed("Parquet export (export_changes)", followers.export_changes)
+    followers.sync_search_index = timed("search index (sync_search_index)", followers.sync_search_index)
+    followers._bench_patched = True
+
+
 def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb: float,
                    profile_html: Path | None) -> None:
     """The work of flows.ingest.ingest without Prefect: the plain functions its tasks call, in the
     flow's order, with the batches in a process pool of `workers` processes (spawned, as Prefect's
-    ProcessPoolTaskRunner does). Prefect itself is never imported. Times every step.
+    ProcessPoolTaskRunner does; a single batch runs in this process, as the flow runs it).
+    Prefect itself is never imported. Times every step. The warehouse may be fresh or loaded
+    (an incremental run).
 
     With profile_html, pyinstrument profiles the main process's work (not its waiting for the
     pool) and every batch in its worker, and the sessions are combined."""
@@ -392,14 +433,17 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
 
     from tasks import report, validate
     from tasks import stage as stage_module
-    from tasks.analytics import update_search_index
     from tasks.batch import split_by_gate
     from tasks.discover import batches, discover
-    from tasks.load import (DqRow, DumpRow, RunRows, export_parquet, in_transaction, known_articles, loaded_dumps,
-                            next_version, open_published, record_run, stage_run, writer_lock)
+    from tasks.followers import follow_lake
+    from tasks.load import (DqRow, DumpRow, RunRows, article_texts, in_transaction, known_articles, loaded_dumps,
+                            open_for_run, record_run, stage_run, writer_lock)
+    from tasks.models import Quarantine
     from tasks.profile import DEFAULT_PROFILE, load_profile
     import_s = time.perf_counter() - t_import
     prefect_at_import = "prefect" in sys.modules  # should stay False: then no Prefect code runs here
+    if not profile_html:
+        _patch_follow()
 
     steps: dict[str, float] = defaultdict(float)  # wall seconds, main process
     cpu: dict[str, float] = defaultdict(float)  # CPU seconds of the main process (all its threads: DuckDB's)
@@ -431,14 +475,31 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
             steps[self.name] += time.perf_counter() - self.t0
             cpu[self.name] += time.process_time() - self.c0
 
+    # the flow's helpers (flows/ingest.py), which cannot be imported without Prefect
     def dq_row(g) -> DqRow:
         return DqRow(g.step, g.suite, g.success, g.evaluated, g.failed, g.details)
 
     def dump_row(dump, status, reason=None, encoding=None, articles=0) -> DumpRow:
-        return DumpRow(dump.source_file, dump.sha256, dump.bytes, dump.format, status, reason, encoding, articles)
+        return DumpRow(dump.source_file, dump.sha256, dump.bytes, dump.format, status, reason, encoding, articles,
+                       dump.modified_ns)
 
     def quarantine_row(q) -> DumpRow:
         return dump_row(q.dump, "quarantined", f"{q.step}: {q.reason}")
+
+    def refuse_load(con, rows, loaded, load_gate, quarantined) -> list:
+        reasons = "; ".join(sorted({r for rs in load_gate.failures.values() for r in rs})) or "load gate failed"
+        refused = [Quarantine(d.dump, "load", reasons) for d in loaded]
+        rows.dq.append(dq_row(load_gate))
+        rows.stage = None
+        rows.articles_new = rows.articles_updated = rows.occurrences = 0
+        rows.dumps = [quarantine_row(q) for q in quarantined + refused]
+
+        def write_refusal() -> None:
+            stage_run(con, rows)
+            record_run(con, rows)
+
+        in_transaction(con, write_refusal)
+        return refused
 
     profile = DEFAULT_PROFILE
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -451,50 +512,67 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
     batch_wall = batch_cpu = 0.0
     worker_pids: set[int] = set()
     load_gate = None
-    with writer_lock(warehouse):
-        stage_module.clear_stages(warehouse)
-        start_stage = getattr(stage_module, "start_stage", stage_module.stage_dir)
-        rows.stage = start_stage(warehouse, rows.run_id)
+    removed: dict[str, int] = {}
+    followed_at_start = followed = None
+    pool_step = ("batches (process pool: start, extract, clean, segment, gates, stage)" if workers > 1 else
+                 "batches (one worker process: start, extract, clean, segment, gates, stage)")
+
+    def take(outcome, timings, wall, bcpu, pid, session) -> None:
+        nonlocal batch_wall, batch_cpu
+        gates.extend(outcome.gates)
+        quarantined.extend(outcome.quarantined)
+        loaded.extend(outcome.loaded)
+        for name, (w, c, n) in timings.items():
+            batch_steps[name][0] += w
+            batch_steps[name][1] += c
+            batch_steps[name][2] += n
+        batch_wall += wall
+        batch_cpu += bcpu
+        worker_pids.add(pid)
+        if session:
+            from pyinstrument.session import Session
+            sessions.append(Session.from_json(session))
+
+    with timed("writer lock, clear stages, start stage"):
+        lock = writer_lock(warehouse)
+        lock.__enter__()
+        stage_module.clear_stages(warehouse)  # what a killed run left
+        rows.stage = stage_module.start_stage(warehouse, rows.run_id)
+    try:
         try:
-            with timed("open published"):
-                published_cm = open_published(warehouse)
-            with published_cm as published:
-                with timed("discover"):
-                    found = discover(raw, loaded_dumps(published))
+            t_open, c_open = time.perf_counter(), time.process_time()
+            with open_for_run(warehouse, rows.stage / "spill") as con:
+                steps["open lake (attach, create tables, delete orphaned files)"] += time.perf_counter() - t_open
+                cpu["open lake (attach, create tables, delete orphaned files)"] += time.process_time() - c_open
+                with timed("follow at start (export + search index; catch-up, normally nothing)"):
+                    followed_at_start = follow_lake(con, warehouse)
+                with timed("discover (loaded dumps, walk, stat, hash new files)"):
+                    found = discover(raw, loaded_dumps(con))
                 quarantined += found.refused
                 work = list(batches(found.new, int(batch_mb * 1e6)))
                 profile_stop()  # the pool's work is profiled in the workers; waiting for it is not work
                 t_pool, c_pool = time.perf_counter(), time.process_time()
-                if work:  # the flow submits every batch at once and takes outcomes in batch order
+                if len(work) == 1:  # the flow runs a single batch in its own process
+                    pool_step = "batches (one batch, in this process: extract, clean, segment, gates, stage)"
+                    take(*_batch_worker(work[0], profile, 1, rows.stage, profile_html is not None))
+                elif work:  # the flow submits every batch at once and takes outcomes in batch order
                     with ProcessPoolExecutor(max_workers=workers,
                                              mp_context=multiprocessing.get_context("spawn")) as pool:
                         futures = [pool.submit(_batch_worker, batch, profile, batch_no, rows.stage,
                                                profile_html is not None)
                                    for batch_no, batch in enumerate(work, start=1)]
                         for future in futures:
-                            outcome, timings, wall, bcpu, pid, session = future.result()
-                            gates += outcome.gates
-                            quarantined += outcome.quarantined
-                            loaded += outcome.loaded
-                            for name, (w, c, n) in timings.items():
-                                batch_steps[name][0] += w
-                                batch_steps[name][1] += c
-                                batch_steps[name][2] += n
-                            batch_wall += wall
-                            batch_cpu += bcpu
-                            worker_pids.add(pid)
-                            if session:
-                                from pyinstrument.session import Session
-                                sessions.append(Session.from_json(session))
-                steps["batches (process pool: start, extract, clean, segment, gates, stage)"] += \
-                    time.perf_counter() - t_pool
-                cpu["batches (process pool: start, extract, clean, segment, gates, stage)"] += \
-                    time.process_time() - c_pool
+                            take(*future.result())
+                steps[pool_step] += time.perf_counter() - t_pool
+                cpu[pool_step] += time.process_time() - c_pool
                 profile_start()
 
-                with timed("dedup"):
-                    totals = stage_module.dedup_stage(rows.stage, lambda keys: known_articles(published, keys),
-                                                      rows.excluded)
+                def dedup():
+                    with timed("dedup (dedup_stage)"):
+                        return stage_module.dedup_stage(rows.stage, lambda keys: known_articles(con, keys),
+                                                        lambda ids: article_texts(con, ids), rows.excluded)
+
+                totals = dedup()
                 with timed("gate dedup"):
                     dedup_gate = validate.validate_frame("dedup", validate.dedup_frame(stage_module.deduped(rows.stage)))
                 gates.append(dedup_gate)
@@ -502,29 +580,20 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
                     loaded, refused = split_by_gate(loaded, dedup_gate)
                     quarantined += refused
                     rows.excluded = {q.dump.source_file for q in refused}
-                    with timed("dedup"):
-                        totals = stage_module.dedup_stage(rows.stage,
-                                                          lambda keys: known_articles(published, keys),
-                                                          rows.excluded)
+                    totals = dedup()
 
-            rows.dumps_skipped = len(found.already_loaded)
-            rows.articles_new, rows.articles_updated = totals.new, totals.updated
-            rows.occurrences = totals.occurrences
-            rows.dumps = [dump_row(d.dump, "loaded", encoding=d.encoding, articles=d.articles) for d in loaded] \
-                + [quarantine_row(q) for q in quarantined]
-            rows.dq = [dq_row(g) for g in gates]
-            with timed("removed by category (stage)"):
-                removed = stage_module.removed_by_category(rows.stage, rows.excluded)
-            t_next, c_next = time.perf_counter(), time.process_time()
-            with next_version(warehouse) as con:
-                steps["load: copy warehouse, open, ensure schema"] += time.perf_counter() - t_next
-                cpu["load: copy warehouse, open, ensure schema"] += time.process_time() - c_next
+                rows.dumps_skipped = len(found.already_loaded)
+                rows.articles_new, rows.articles_updated = totals.new, totals.updated
+                rows.occurrences = totals.occurrences
+                rows.dumps = [dump_row(d.dump, "loaded", encoding=d.encoding, articles=d.articles) for d in loaded] \
+                    + [quarantine_row(q) for q in quarantined]
+                rows.dq = [dq_row(g) for g in gates]
+                with timed("removed by category (stage)"):
+                    removed = stage_module.removed_by_category(rows.stage, rows.excluded)
 
                 def stage_and_check():
                     with timed("load: write tables (stage_run)"):
                         stage_run(con, rows)
-                    with timed("load: search index (update_search_index)"):
-                        update_search_index(con, rows.run_id)
                     with timed("gate load"):
                         result = validate.validate_frame("load", validate.load_frame(con, rows.run_id))
                     if result.success:
@@ -535,30 +604,47 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
 
                 with timed("load: BEGIN, COMMIT"):  # the transaction, less the steps timed inside it
                     load_gate = in_transaction(con, stage_and_check, commit_if=lambda r: r.success)
-                t_pub, c_pub = time.perf_counter(), time.process_time()
-            steps["load: checkpoint, publish"] += time.perf_counter() - t_pub
-            cpu["load: checkpoint, publish"] += time.process_time() - c_pub
-            gates.append(load_gate)
+                if not load_gate.success:
+                    with timed("load refused: write the refusal"):
+                        quarantined += refuse_load(con, rows, loaded, load_gate, quarantined)
+                    removed = {}
+                gates.append(load_gate)
+                with timed("follow (export + search index)"):
+                    followed = follow_lake(con, warehouse)
+                t_close, c_close = time.perf_counter(), time.process_time()
+            steps["close lake"] += time.perf_counter() - t_close
+            cpu["close lake"] += time.process_time() - c_close
         finally:
-            stage_module.clear_stages(warehouse)
-        with timed("export Parquet"):
-            export_parquet(warehouse)
+            with timed("clear stages"):
+                stage_module.clear_stages(warehouse)
+        # report_run: Data Docs only when something was validated (else the docs stay as they were)
         with timed("report (Data Docs)"):
-            report.build_data_docs(gates, warehouse, rows.run_id)
+            if any(g.validation for g in gates):
+                report.build_data_docs(gates, warehouse, rows.run_id)
+            else:
+                report.docs_index(warehouse)
+    finally:
+        lock.__exit__(None, None, None)
     profile_stop()
     total, cpu_total = time.perf_counter() - started, time.process_time() - cpu_started
-    inner = ("load: write tables (stage_run)", "load: search index (update_search_index)", "gate load",
-             "load: record run")
-    steps["load: BEGIN, COMMIT"] -= sum(steps.get(k, 0.0) for k in inner)
-    cpu["load: BEGIN, COMMIT"] -= sum(cpu.get(k, 0.0) for k in inner)
+    steps["load: BEGIN, COMMIT"] -= sum(steps.get(k, 0.0) for k in _LOAD_INNER)
+    cpu["load: BEGIN, COMMIT"] -= sum(cpu.get(k, 0.0) for k in _LOAD_INNER)
     result = {
         "seconds": total, "cpu_seconds_main": cpu_total, "import_s": import_s, "workers": workers,
-        "worker_processes": len(worker_pids), "batches": len(work), "batch_mb": batch_mb,
-        "steps": dict(steps), "cpu_steps": dict(cpu),
+        "worker_processes": len(worker_pids), "batches": len(work), "batch_mb": batch_mb, "pool_step": pool_step,
+        "steps": dict(steps), "cpu_steps": dict(cpu), "follow_parts": {k: list(v) for k, v in _FOLLOW_PARTS.items()},
         "batch_steps": {k: v for k, v in batch_steps.items()}, "batch_wall_s": batch_wall, "batch_cpu_s": batch_cpu,
         "load_gate": bool(load_gate and load_gate.success),
+        "followed": {"at_start": followed_at_start and {"exported": followed_at_start.exported,
+                                                        "search_added": followed_at_start.search.added,
+                                                        "search_removed": followed_at_start.search.removed},
+                     "after_load": followed and {"exported": followed.exported, "search_added": followed.search.added,
+                                                 "search_removed": followed.search.removed,
+                                                 "search_rebuilt": followed.search.rebuilt}},
         "prefect_imported": prefect_at_import or "prefect" in sys.modules,
         "summary": {"dumps_found": len(found.new) + len(found.already_loaded) + len(found.refused),
+                    "dumps_new": len(found.new), "new_bytes": sum(d.bytes for d in found.new),
+                    "dumps_skipped": len(found.already_loaded),
                     "dumps_loaded": sum(d.status == "loaded" for d in rows.dumps),
                     "quarantined": len(quarantined), "articles_new": rows.articles_new,
                     "articles_updated": rows.articles_updated, "occurrences": rows.occurrences,
@@ -574,7 +660,6 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
         result["profile"] = summarise_profile(combined)
         result["profile"]["sessions"] = len(sessions)
     out.write_text(json.dumps(result, default=str), encoding="utf-8")
-
 
 # --- `gleaner run` under the profiler (child mode) ------------------------------------------
 
@@ -615,11 +700,12 @@ STEP_OF = {
     ("tasks/stage.py", "removed_by_category"): "load: write tables",
     ("tasks/load.py", "stage_run"): "load: write tables",
     ("tasks/load.py", "record_run"): "load: write tables",
-    ("tasks/load.py", "in_transaction"): "load: write tables",
-    ("tasks/analytics.py", "update_search_index"): "load: search index",
-    ("tasks/load.py", "next_version"): "load: copy, schema, checkpoint, publish",
-    ("tasks/load.py", "open_published"): "open warehouse",
-    ("tasks/load.py", "export_parquet"): "export Parquet",
+    ("tasks/load.py", "in_transaction"): "load: transaction (BEGIN, COMMIT)",
+    ("tasks/load.py", "open_for_run"): "open lake (attach, create tables, delete orphaned files)",
+    ("tasks/lake.py", "open_lake"): "open lake (attach, create tables, delete orphaned files)",
+    ("tasks/followers.py", "follow_lake"): "follow (export + search index)",
+    ("tasks/export.py", "export_changes"): "follow: Parquet export",
+    ("tasks/search.py", "sync_search_index"): "follow: search index",
     ("tasks/report.py", "build_data_docs"): "report (Data Docs)",
     ("tasks/report.py", "publish_artifacts"): "report (Prefect artifacts)",
 }
@@ -722,13 +808,16 @@ def gleaner_env(prefect_home: Path) -> dict:
     return env
 
 
-def cli_options() -> set[str]:
-    """The options `gleaner run` has (the runner options are recent)."""
+def cli_options() -> tuple[set[str], float]:
+    """The options `gleaner run` has (the runner options are recent), and its default --batch-mb
+    (read from its help; BATCH_MB when the help does not say)."""
     try:
         text = subprocess.run([str(GLEANER), "run", "--help"], capture_output=True, text=True, timeout=120).stdout
     except (OSError, subprocess.SubprocessError):
-        return set()
-    return {opt for opt in ("--task-runner", "--workers", "--dask-address", "--batch-mb") if opt in text}
+        return set(), BATCH_MB
+    found = re.search(r"^\s*--batch-mb \S+\s+[^\n]*\(default:\s*([0-9.]+)\)", text, re.M)
+    return ({opt for opt in ("--task-runner", "--workers", "--dask-address", "--batch-mb") if opt in text},
+            float(found.group(1)) if found else BATCH_MB)
 
 
 def gleaner_run(raw: Path, warehouse: Path, log: Path, env: dict, extra: list[str] = ()) -> dict:
@@ -784,6 +873,165 @@ def rss_line(m: dict) -> str:
             f"PSS summed (shared pages once) {m['peak_pss_tree_sum_mb']:.0f} MB; up to {m['max_processes']} processes")
 
 
+def fmt_bytes(n: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def _stripped(m: dict) -> dict:
+    """A measurement for the results JSON (without its RSS samples)."""
+    return {k: v for k, v in m.items() if k != "rss_samples"}
+
+
+def _ran(m: dict | None) -> bool:
+    """Whether a `gleaner run` ended as a run does (0, or 1 for quarantined dumps) with its summary."""
+    return bool(m) and m["exit"] in (0, 1) and bool(m.get("summary"))
+
+
+def _check(name: str, lhs_name: str, lhs: float, rhs_name: str, rhs: float, ok: bool = True, unit: str = "s",
+           detail: str = "") -> dict:
+    """An acceptance check lhs <= rhs: 'met' / 'NOT met', or inconclusive when a run it needs failed."""
+    text = fmt_s if unit == "s" else (lambda v: f"{v:.2f} {unit}")
+    verdict_text = ("met" if lhs <= rhs else "NOT met") if ok else "inconclusive (a run failed: see its log)"
+    return {"name": name, "lhs_name": lhs_name, "lhs": lhs, "lhs_text": text(lhs), "rhs_name": rhs_name, "rhs": rhs,
+            "rhs_text": text(rhs), "met": ok and lhs <= rhs, "verdict": verdict_text, "detail": detail}
+
+
+# --- bytes written into a warehouse ---------------------------------------------------------
+
+def file_state(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """relative path -> (size, mtime_ns, inode) of every file below folder (links not followed)."""
+    state = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = Path(root) / name
+            try:
+                st = path.lstat()
+            except OSError:  # gone while listed
+                continue
+            state[path.relative_to(folder).as_posix()] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return state
+
+
+def _top_level(path: str) -> str:
+    head, sep, _ = path.partition("/")
+    return head + "/" if sep else head
+
+
+def written_report(before: dict[str, tuple[int, int, int]], after: dict[str, tuple[int, int, int]]) -> dict:
+    """What a run wrote into a warehouse, from file_state() before and after it: the files that
+    are new or changed in size, mtime or inode, counted at their size after; by top-level entry
+    (lake/, parquet/, search/, data_docs/, lake.sqlite, ...), by folder and by file."""
+    written = {p: v[0] for p, v in after.items() if before.get(p) != v}
+    removed = {p: v[0] for p, v in before.items() if p not in after}
+    total = sum(v[0] for v in after.values())
+    groups: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # written bytes, files; bytes, files after
+    for path, (size, _, _) in after.items():
+        g = groups[_top_level(path)]
+        g[2] += size
+        g[3] += 1
+    folders: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for path, size in written.items():
+        g = groups[_top_level(path)]
+        g[0] += size
+        g[1] += 1
+        folder = path.rpartition("/")[0]
+        f = folders[folder + "/" if folder else "(warehouse folder)"]
+        f[0] += size
+        f[1] += 1
+    return {
+        "written_bytes": sum(written.values()), "written_files": len(written),
+        "total_bytes_after": total, "files_after": len(after),
+        "files_removed": len(removed), "removed_bytes": sum(removed.values()),
+        "share": sum(written.values()) / total if total else 0.0,
+        "by_top_level": [(name, *g) for name, g in sorted(groups.items(), key=lambda kv: (-kv[1][0], -kv[1][2]))],
+        "top_folders": [(name, *f) for name, f in sorted(folders.items(), key=lambda kv: -kv[1][0])[:10]],
+        "top_files": sorted(written.items(), key=lambda kv: -kv[1])[:10],
+    }
+
+
+def pipeline_step_lines(pipe: dict, mb: float) -> list[str]:
+    """The per-step times of a `run.py pipeline` run, main process then inside the batches
+    (mb: the megabytes of dumps its batches read, for MB/s)."""
+    lines = ["Where the time goes without Prefect, main process, in the flow's order (wall; CPU counts every "
+             "thread, DuckDB's too):"]
+    total = pipe["seconds"] or 1e-9
+    for name, secs in pipe["steps"].items():
+        lines.append(f"  {name:<76} {fmt_s(secs):>9} {100 * secs / total:5.1f} %  "
+                     f"{fmt_s(pipe['cpu_steps'].get(name, 0.0)):>9} CPU")
+        if name.startswith("follow (") and pipe.get("follow_parts"):
+            for part, (w, c, n) in pipe["follow_parts"].items():
+                lines.append(f"    {'of which ' + part + f', both follows ({n} calls)':<74} {fmt_s(w):>9} "
+                             f"{100 * w / total:5.1f} %  {fmt_s(c):>9} CPU")
+    other = pipe["seconds"] - sum(pipe["steps"].values())
+    lines.append(f"  {'(rest: flow body, rows, profile load)':<76} {fmt_s(other):>9} {100 * other / total:5.1f} %")
+    bw, bc = pipe["batch_wall_s"], pipe["batch_cpu_s"]
+    if not bw:
+        return lines
+    par = pipe["steps"].get(pipe.get("pool_step", ""), 0.0)
+    lines.append(f"Inside the batches (summed over the {pipe['worker_processes']} process(es) that ran them: "
+                 f"{fmt_s(bw)} busy, {fmt_s(bc)} CPU, in {fmt_s(par)} of wall = {bw / par if par else 0:.2f} "
+                 "processes busy on average):")
+    for name, (w, c, n) in sorted(pipe["batch_steps"].items(), key=lambda kv: -kv[1][0]):
+        lines.append(f"  {name:<50} {fmt_s(w):>9} {100 * w / bw:5.1f} %  {fmt_s(c):>9} CPU  "
+                     f"{mb / w if w else 0:7.1f} MB/s  ({n} calls)")
+    rest = bw - sum(v[0] for v in pipe["batch_steps"].values())
+    lines.append(f"  {'(rest: profile load, bookkeeping)':<50} {fmt_s(rest):>9} {100 * rest / bw:5.1f} %")
+    return lines
+
+
+_LOG_LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) \| \w+\s*\| (.*)$")
+
+
+def log_steps(log: Path, wall_s: float) -> list[tuple[str, float]]:
+    """Where a `gleaner run`'s wall time went, from the timestamps of its Prefect log lines:
+    each task run from the previous event to its 'Finished' line (so with Prefect's task
+    overhead), the temporary server's start, the flow's end; and what lies outside the log
+    (interpreter start, imports, server stop, exit) = wall - (last line - first line)."""
+    events: list[tuple[float, str]] = []
+    for line in log.read_text(errors="replace").splitlines():
+        found = _LOG_LINE.match(line)
+        if not found:
+            continue
+        h, m, sec, ms, text = found.groups()
+        t = int(h) * 3600 + int(m) * 60 + int(sec) + int(ms) / 1000
+        if events and t < events[-1][0] - 43200:  # past midnight
+            t += 86400
+        if text.startswith("prefect - Starting temporary server"):
+            events.append((t, "start"))
+        elif " - Beginning flow run" in text:
+            events.append((t, "temporary Prefect server start, flow run set-up"))
+        elif text.startswith("Task run '") and " - Finished in state" in text:
+            name = text.split("'", 2)[1]
+            task = name if name.startswith(("batch-", "validate-")) else name.rsplit("-", 1)[0]
+            events.append((t, f"task {task}"))
+        elif text.startswith("Flow run '") and " - Finished in state" in text:
+            events.append((t, "flow end (after the last task)"))
+        elif text.startswith("prefect - Stopping temporary server"):
+            events.append((t, "stop"))
+    if len(events) < 2:
+        return []
+    steps: list[tuple[str, float]] = []
+    follows = 0
+    for (t0, _), (t1, label) in zip(events, events[1:]):
+        if label == "stop":
+            label = "flow run end to server stop"
+        elif label == "task follow":
+            follows += 1
+            label = "task follow (catch-up)" if follows == 1 else "task follow (export + search index)"
+        steps.append((label, t1 - t0))
+    steps.append(("outside the log: interpreter, imports, server stop, exit", wall_s - (events[-1][0] - events[0][0])))
+    return steps
+
+
+def log_step_lines(title: str, steps: list[tuple[str, float]], wall_s: float) -> list[str]:
+    lines = [title]
+    lines += [f"  {name:<58} {fmt_s(secs):>9} {100 * secs / wall_s:5.1f} %" for name, secs in steps]
+    return lines
+
+
 def bench(args: argparse.Namespace) -> int:
     work: Path = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -833,16 +1081,19 @@ def bench(args: argparse.Namespace) -> int:
     env = gleaner_env(prefect_home)
     logs = work / f"logs-{label}"
     logs.mkdir(exist_ok=True)
-    options = cli_options()
+    options, batch_mb = cli_options()
     workers = os.cpu_count() or 1  # the CLI's default (gleaner.runners.default_workers)
     has_workers = "--workers" in options
     say(f"`gleaner run` options: {', '.join(sorted(options)) or 'none of the runner options'}; "
         + (f"default task runner: a process pool of {workers} workers (os.cpu_count())" if "--task-runner" in options
            else "no --task-runner option: the flow's own default task runner"))
     results["cli_options"] = sorted(options)
+    results["batch_mb"] = batch_mb
 
     parts = {"core", "e2e", "workers1", "incremental", "pipeline", "profile"}
     want = set(args.only.split(",")) if args.only else set(parts)
+    if "acceptance" in want:  # the acceptance checks are the incremental part
+        want = (want - {"acceptance"}) | {"incremental"}
     unknown = want - parts
     if unknown:
         print(f"run.py: unknown --only part(s): {', '.join(sorted(unknown))}; choose from {', '.join(sorted(parts))}",
@@ -944,19 +1195,53 @@ def bench(args: argparse.Namespace) -> int:
     if want & {"e2e", "workers1"}:
         say()
 
-    # rerun with nothing new
+    # the acceptance figures of "a run costs what its new dumps cost": EMPTY, RERUN, +1%
+    empty_s = rerun_s = plus_s = None
+    writes = None
+    checks: list[dict] = []
     if "incremental" in want:
-        rerun = gleaner_run(raw, wh, logs / "rerun.log", env)
-        results["rerun"] = {k: v for k, v in rerun.items() if k != "rss_samples"}
-        per_10k = rerun["wall_s"] * 10_000 / corpus["dumps"]
+        # EMPTY: a run over an empty --raw, the fixed cost of any run
+        empty_raw = work / "empty-raw"
+        shutil.rmtree(empty_raw, ignore_errors=True)
+        empty_raw.mkdir()
+        wh_empty = work / f"wh-{label}-empty"
+        shutil.rmtree(wh_empty, ignore_errors=True)
+        empties = [gleaner_run(empty_raw, wh_empty, logs / f"empty-{i}.log", env) for i in (1, 2, 3)]
+        empty_s = statistics.median(e["wall_s"] for e in empties)
+        results["empty"] = {"runs": [_stripped(e) for e in empties], "median_s": empty_s}
+        say(f"EMPTY (`gleaner run` over an empty --raw, 3 runs into one fresh warehouse, the first creating it): "
+            f"{', '.join(fmt_s(e['wall_s']) for e in empties)}; median {fmt_s(empty_s)} = the fixed cost of a run "
+            f"(CPU {', '.join(fmt_s(e['cpu_s']) for e in empties)}; exits {', '.join(str(e['exit']) for e in empties)})")
+
+        # RERUN: nothing new, on the full run's warehouse
+        reruns = [gleaner_run(raw, wh, logs / f"rerun-{i}.log", env) for i in (1, 2, 3)]
+        rerun = sorted(reruns, key=lambda r: r["wall_s"])[1]  # the median run
+        rerun_s = rerun["wall_s"]
+        results["rerun"] = _stripped(rerun)
+        results["rerun"]["runs_s"] = [r["wall_s"] for r in reruns]
+        per_10k = rerun_s * 10_000 / corpus["dumps"]
         results["rerun"]["s_per_10k_dumps"] = per_10k
-        if warm2 and warm2["summary"] and not warm2["summary"].get("quarantined"):
-            fixed = (f"; a rerun on the 5 seed dumps took {fmt_s(warm2['wall_s'])}, so about "
-                     f"{fmt_s(max(rerun['wall_s'] - warm2['wall_s'], 0.0))} of it grows with the corpus")
-        else:  # a quarantined dump is tried again by every run: that warm-up rerun was no rerun with nothing new
-            fixed = "; no fixed-cost comparison: the warm-up quarantined seed dumps, which every run retries"
-        say(f"Rerun with nothing new: {fmt_s(rerun['wall_s'])} for {corpus['dumps']} dumps = {per_10k:.1f} s per 10,000 "
-            f"dumps ({fmt_s(rerun['cpu_s'])} CPU; exit {rerun['exit']}{fixed})")
+        say(f"RERUN with nothing new (3 runs on the full warehouse): {', '.join(fmt_s(r['wall_s']) for r in reruns)}; "
+            f"median {fmt_s(rerun_s)} for {corpus['dumps']} dumps = {per_10k:.1f} s per 10,000 dumps "
+            f"(CPU {fmt_s(rerun['cpu_s'])}; exits {', '.join(str(r['exit']) for r in reruns)}); "
+            f"RERUN - EMPTY = {fmt_s(rerun_s - empty_s)}"
+            + (f"; a rerun on the 5 seed dumps took {fmt_s(warm2['wall_s'])}"
+               if warm2 and warm2["summary"] and not warm2["summary"].get("quarantined") else ""))
+        if rerun["summary"]:
+            rs = rerun["summary"]
+            say(f"  dumps {rs['dumps_loaded']} loaded, {rs['dumps_skipped']} already loaded, "
+                f"{len(rs['quarantined'])} quarantined")
+        rerun_log = logs / f"rerun-{reruns.index(rerun) + 1}.log"
+        results["rerun"]["log_steps"] = steps = log_steps(rerun_log, rerun_s)
+        for line in log_step_lines(f"Where the median rerun's wall time went (from its Prefect log's timestamps, "
+                                   f"{rerun_log.name}):", steps, rerun_s):
+            say("  " + line)
+        empty_log = logs / f"empty-{[e['wall_s'] for e in empties].index(empty_s) + 1}.log"
+        results["empty"]["log_steps"] = steps = log_steps(empty_log, empty_s)
+        for line in log_step_lines(f"Where the median EMPTY run's wall time went ({empty_log.name}):", steps, empty_s):
+            say("  " + line)
+        checks.append(_check("check 1: RERUN <= EMPTY + 1 s", "RERUN", rerun_s, "EMPTY + 1 s", empty_s + 1.0,
+                             ok=_ran(rerun) and all(_ran(e) for e in empties)))
 
         if "profile" in want:  # where a rerun's time goes
             rp_json = work / f"rerun-profile-{label}.json"
@@ -969,15 +1254,20 @@ def bench(args: argparse.Namespace) -> int:
                                           f"thread; {fmt_s(data['seconds'])}, exit {data['exit']})", data["profile"]):
                     say(line)
 
-        # +1% new dumps
+        # +1% new dumps: its time, and the bytes it writes into the warehouse
         extra_manifest = work / f"corpus-{label}-s{args.seed}-extra.json"
         extra = generate(round(args.mb / 100, 3), args.seed + 1000, raw, extra_manifest, prefix=extra_prefix,
                          authors=corpus["authors"])
+        before = file_state(wh)
         plus = gleaner_run(raw, wh, logs / "plus1pct.log", env)
-        results["plus_1pct"] = {k: v for k, v in plus.items() if k != "rss_samples"}
+        after = file_state(wh)
+        plus_s = plus["wall_s"]
+        writes = written_report(before, after)
+        results["plus_1pct"] = _stripped(plus)
         results["plus_1pct"]["extra"] = extra
-        say(f"+1% ({extra['dumps']} new dumps, {extra['bytes'] / 1e6:.2f} MB): {fmt_s(plus['wall_s'])} = "
-            f"{100 * plus['wall_s'] / e2e['wall_s']:.1f} % of the full run's wall time; {fmt_s(plus['cpu_s'])} CPU = "
+        results["plus_1pct"]["written"] = writes
+        say(f"+1% ({extra['dumps']} new dumps, {extra['bytes'] / 1e6:.2f} MB): {fmt_s(plus_s)} = "
+            f"{100 * plus_s / e2e['wall_s']:.1f} % of the full run's wall time; {fmt_s(plus['cpu_s'])} CPU = "
             f"{100 * plus['cpu_s'] / e2e['cpu_s']:.1f} % of its CPU time (exit {plus['exit']}; "
             f"peak RSS {plus['peak_rss_tree_sum_mb']:.0f} MB summed over the tree)")
         if plus["summary"]:
@@ -985,6 +1275,61 @@ def bench(args: argparse.Namespace) -> int:
             say(f"  dumps {ps['dumps_loaded']} loaded, {ps['dumps_skipped']} already loaded, "
                 f"{len(ps['quarantined'])} quarantined; articles {ps['articles_new']} new, "
                 f"{ps['articles_updated']} updated")
+        results["plus_1pct"]["log_steps"] = steps = log_steps(logs / "plus1pct.log", plus_s)
+        for line in log_step_lines("Where the +1% run's wall time went (from its Prefect log's timestamps; each task "
+                                   "from the previous event):", steps, plus_s):
+            say("  " + line)
+        full_s = e2e["wall_s"]
+        checks.append(_check("check 2: PLUS - EMPTY <= 5% of (FULL - EMPTY) + 1 s", "PLUS - EMPTY",
+                             plus_s - empty_s, "0.05 * (FULL - EMPTY) + 1 s", 0.05 * (full_s - empty_s) + 1.0,
+                             ok=_ran(plus) and _ran(e2e),
+                             detail=f"PLUS {fmt_s(plus_s)}, EMPTY {fmt_s(empty_s)}, FULL {fmt_s(full_s)}"))
+        say(f"Bytes the +1% run wrote into the warehouse (files new, or changed in size, mtime or inode): "
+            f"{fmt_bytes(writes['written_bytes'])} in {writes['written_files']} files, of "
+            f"{fmt_bytes(writes['total_bytes_after'])} in {writes['files_after']} files after it = "
+            f"{100 * writes['share']:.2f} %; {writes['files_removed']} files removed "
+            f"({fmt_bytes(writes['removed_bytes'])}); the run's stage, deleted at its end, is not counted")
+        say("  by top-level entry of the warehouse: written (files) / size after (files)")
+        for name, w, wf, t, tf in writes["by_top_level"]:
+            say(f"    {name:<24} {fmt_bytes(w):>10} ({wf:>5}) / {fmt_bytes(t):>10} ({tf:>6})")
+        say("  top 10 written folders (files grouped by folder):")
+        for name, w, wf in writes["top_folders"]:
+            say(f"    {fmt_bytes(w):>10}  {wf:>5} files  {name}")
+        say("  top 10 written files:")
+        for name, w in writes["top_files"]:
+            say(f"    {fmt_bytes(w):>10}  {name}")
+        checks.append(_check("check 3: bytes written by +1% <= 10% of the warehouse", "written",
+                             100 * writes["share"], "10% of the warehouse after the run", 10.0, ok=_ran(plus),
+                             unit="%",
+                             detail=f"{fmt_bytes(writes['written_bytes'])} of {fmt_bytes(writes['total_bytes_after'])}"))
+        say("Acceptance checks (\"a run costs what its new dumps cost\"):")
+        for c in checks:
+            say(f"  {c['name']}: {c['lhs_name']} = {c['lhs_text']} vs {c['rhs_name']} = {c['rhs_text']}: {c['verdict']}"
+                + (f"  ({c['detail']})" if c.get("detail") else ""))
+        results["acceptance"] = {"empty_s": empty_s, "rerun_s": rerun_s, "plus_s": plus_s, "full_s": full_s,
+                                 "checks": checks}
+
+        # where a +1% run's time goes: another 1%, by the flow's steps without Prefect
+        generate(round(args.mb / 100, 3), args.seed + 3000, raw, work / f"corpus-{label}-s{args.seed}-extra3.json",
+                 prefix=extra_prefix + "c", authors=corpus["authors"])
+        ip_json = work / f"pipeline-plus1pct-{label}.json"
+        ipm, ipipe = run_child([str(PYTHON), me, "pipeline", str(raw), str(wh), str(ip_json), "--workers",
+                                str(workers), "--batch-mb", str(batch_mb)], ip_json, logs / "pipeline-plus1pct.log",
+                               env)
+        if ipipe:
+            ipipe.update({k: v for k, v in ipm.items() if k != "rss_samples"})
+            results["pipeline_plus_1pct"] = ipipe
+            ips = ipipe["summary"]
+            say(f"Another +1% by the flow's steps without Prefect (`run.py pipeline` on the full warehouse): "
+                f"{fmt_s(ipm['wall_s'])} wall for the process ({fmt_s(ipipe['import_s'])} imports, "
+                f"{fmt_s(ipipe['seconds'])} of work), {fmt_s(ipm['cpu_s'])} CPU; {ips['dumps_loaded']} dumps loaded, "
+                f"{ips['dumps_skipped']} already loaded, {ips['articles_new']} articles new, "
+                f"{ips['articles_updated']} updated")
+            for line in pipeline_step_lines(ipipe, ips["new_bytes"] / 1e6):
+                say(line)
+        else:
+            say(f"(the +1% run without Prefect failed: see {logs / 'pipeline-plus1pct.log'})")
+
         if "profile" in want:  # where an incremental run's time goes: another 1%, under the profiler
             generate(round(args.mb / 100, 3), args.seed + 2000, raw, work / f"corpus-{label}-s{args.seed}-extra2.json",
                      prefix=extra_prefix + "b", authors=corpus["authors"])
@@ -1008,7 +1353,7 @@ def bench(args: argparse.Namespace) -> int:
         shutil.rmtree(wh2, ignore_errors=True)
         pipe_json = work / f"pipeline-{label}.json"
         pm, pipe = run_child([str(PYTHON), me, "pipeline", str(raw), str(wh2), str(pipe_json), "--workers",
-                              str(workers)], pipe_json, logs / "pipeline.log", env)
+                              str(workers), "--batch-mb", str(batch_mb)], pipe_json, logs / "pipeline.log", env)
         if pipe is None:
             say(f"The run without Prefect failed (see {logs / 'pipeline.log'}): no Prefect's share")
             want.discard("pipeline")
@@ -1038,28 +1383,17 @@ def bench(args: argparse.Namespace) -> int:
                 "warehouse, with the same")
             say("  batches in a process pool of the same size; the run without Prefect calls the functions the flow's "
                 "tasks call")
-            say("  (discover, process_batch, dedup_stage, the dedup gate, next_version + stage_run + "
-                "update_search_index + load gate,")
-            say("  export_parquet, build_data_docs) and never imports Prefect. The difference is what Prefect adds: "
-                "its import, the")
-            say("  temporary API server, flow/task run bookkeeping, task parameter/result pickling to the pool, "
-                "logs and events")
-            say("  sent to the API, artifacts. CPU counts the server's and the workers' CPU. On a busy machine both "
-                "figures are noisy.")
-        say("Where the time goes without Prefect, main process (wall; CPU counts every thread, DuckDB's too):")
-        for name, secs in sorted(pipe["steps"].items(), key=lambda kv: -kv[1]):
-            say(f"  {name:<72} {fmt_s(secs):>9} {100 * secs / pipe['seconds']:5.1f} %  "
-                f"{fmt_s(pipe['cpu_steps'].get(name, 0.0)):>9} CPU")
-        other = pipe["seconds"] - sum(pipe["steps"].values())
-        say(f"  {'(rest: flow body, lock, stage set-up)':<72} {fmt_s(other):>9} {100 * other / pipe['seconds']:5.1f} %")
-        bw, bc = pipe["batch_wall_s"], pipe["batch_cpu_s"]
-        par = pipe["steps"].get("batches (process pool: start, extract, clean, segment, gates, stage)", 0.0)
-        say(f"Inside the batches (summed over the {pipe['worker_processes']} worker processes: {fmt_s(bw)} busy, "
-            f"{fmt_s(bc)} CPU, in {fmt_s(par)} of wall = {bw / par if par else 0:.2f} workers busy on average):")
-        for name, (w, c, n) in sorted(pipe["batch_steps"].items(), key=lambda kv: -kv[1][0]):
-            say(f"  {name:<50} {fmt_s(w):>9} {100 * w / bw:5.1f} %  {fmt_s(c):>9} CPU  {mb / w:7.1f} MB/s  ({n} calls)")
-        rest = bw - sum(v[0] for v in pipe["batch_steps"].values())
-        say(f"  {'(rest: profile load, bookkeeping)':<50} {fmt_s(rest):>9} {100 * rest / bw:5.1f} %")
+            say("  (writer_lock, start_stage, open_for_run, follow_lake, discover, process_batch, dedup_stage, the "
+                "dedup gate,")
+            say("  stage_run + load gate + record_run in one transaction, follow_lake, build_data_docs) and never "
+                "imports Prefect. The")
+            say("  difference is what Prefect adds: its import, the temporary API server, flow/task run bookkeeping, "
+                "task parameter/result")
+            say("  pickling to the pool, logs and events sent to the API, artifacts. CPU counts the server's and the "
+                "workers' CPU. On a")
+            say("  busy machine both figures are noisy.")
+        for line in pipeline_step_lines(pipe, mb):
+            say(line)
         say()
 
     # profile of the whole run (without Prefect: the main process and every batch in its worker)
@@ -1136,11 +1470,16 @@ def bench(args: argparse.Namespace) -> int:
             rows.append(("peak RSS growth, 1 GB over 100 MB", "-", TARGETS["rss_flat"][0],
                          f"needs WORK/results-{other_label or '100mb and 1000mb'}.json from this run.py"))
     if per_10k is not None:
-        rows.append(("rerun with nothing new", f"{per_10k:.1f} s/10k dumps", TARGETS["rerun"][0],
+        rows.append(("rerun with nothing new (median of 3)", f"{per_10k:.1f} s/10k dumps", TARGETS["rerun"][0],
                      verdict(per_10k, "rerun")))
     if plus:
         v = 100 * plus["wall_s"] / e2e["wall_s"]
         rows.append(("+1% new dumps", f"{v:.1f} % of full run", TARGETS["plus_1pct"][0], verdict(v, "plus_1pct")))
+    if empty_s is not None:
+        rows.append(("EMPTY: run over an empty --raw (median of 3)", fmt_s(empty_s), "(the fixed cost; no target)",
+                     "-"))
+    for c in checks:
+        rows.append((c["name"], c["lhs_text"], f"<= {c['rhs_text']} ({c['rhs_name']})", c["verdict"]))
     if share is not None:
         rows.append(("Prefect's share (wall)", f"{100 * share:.1f} %", TARGETS["prefect_share"][0],
                      verdict(100 * share, "prefect_share") if share >= 0 else
@@ -1154,8 +1493,9 @@ def bench(args: argparse.Namespace) -> int:
         say(f"  {'figure':<{widths[0]}}  {'value':>{widths[1]}}  {'target':<{widths[2]}}  verdict")
         for fig, val, tgt, ver in rows:
             say(f"  {fig:<{widths[0]}}  {val:>{widths[1]}}  {tgt:<{widths[2]}}  {ver}")
-    loads = [v for part in ("core", "e2e", "e2e_workers1", "rerun", "plus_1pct", "pipeline")
+    loads = [v for part in ("core", "e2e", "e2e_workers1", "rerun", "plus_1pct", "pipeline", "pipeline_plus_1pct")
              if part in results and "load_1min" in results[part] for v in results[part]["load_1min"]]
+    loads += [v for e in results.get("empty", {}).get("runs", []) for v in e.get("load_1min", ())]
     if loads:
         say(f"  (1-min load average before/after the measured runs: {min(loads):.1f} to {max(loads):.1f} on "
             f"{info['cores_usable']} cores; above ~{info['cores_usable'] / 2:.0f} with nothing else running is the "
@@ -1171,7 +1511,8 @@ def bench(args: argparse.Namespace) -> int:
     (work / f"results-{label}.txt").write_text("\n".join(out) + "\n", encoding="utf-8")
     print(f"\n(results in {work / f'results-{label}.json'}; profiles in {work}/profile-*.html)")
     if not args.keep:
-        for folder in (wh, work / f"wh-{label}-noprefect", work / "wh-warmup"):
+        for folder in (wh, work / f"wh-{label}-noprefect", work / "wh-warmup", work / f"wh-{label}-empty",
+                       work / "empty-raw"):
             shutil.rmtree(folder, ignore_errors=True)
     return 0
 
@@ -1207,7 +1548,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/gleaner-bench"),
                         help="folder for the corpus, warehouses, logs and results (default /tmp/gleaner-bench)")
     parser.add_argument("--only", help="comma-separated parts to run: core, e2e, workers1 (`gleaner run --workers 1`), "
-                        "incremental (rerun and +1%%; implies e2e), pipeline (without Prefect; Prefect's share needs "
+                        "incremental (= acceptance: EMPTY, RERUN and +1%% runs and the three acceptance checks; implies e2e), pipeline (without Prefect; Prefect's share needs "
                         "e2e too), profile (the whole run without Prefect under pyinstrument, and with incremental "
                         "the rerun and +1%% runs); default all")
     parser.add_argument("--no-profile", action="store_true", help="no pyinstrument profiles at all")

@@ -63,7 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
                                           "name. Arguments after DIR go to the shell, e.g. -c 'SELECT ...' or -json.")
     sql.add_argument("warehouse", type=Path, help="warehouse folder")
     sql.add_argument("--as-of", metavar="RUN_ID", help="the warehouse as it was after that run")
-    sql.add_argument("shell_args", nargs=argparse.REMAINDER, help="arguments for the DuckDB shell")
 
     search = commands.add_parser("search", help="full-text search of the articles, best match first")
     search.add_argument("warehouse", type=Path, help="warehouse folder")
@@ -279,7 +278,11 @@ COMMANDS = {"run": run, "sql": sql_command, "search": search_command, "rollback"
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, shell_args = parser.parse_known_args(argv)  # what `sql` does not know goes to the shell
+    if shell_args and args.command != "sql":
+        parser.error(f"unrecognized arguments: {' '.join(shell_args)}")
+    args.shell_args = shell_args
     return COMMANDS[args.command](args)
 
 

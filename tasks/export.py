@@ -2,24 +2,28 @@
 
 The lake's own data files are Parquet too, but what a snapshot holds takes its catalog to
 know (which files, and which rows of them later delete files removed). The export is the
-lake's change feed (DuckLake's table_changes) written out snapshot by snapshot, so that a
-run writes what it changed and never rewrites a file:
+lake's change feed (DuckLake's table_changes) written out snapshot by snapshot, one folder
+per snapshot, so that a run writes what it changed and never rewrites a file:
 
-    parquet/<table>/<snapshot>-<run_id>.parquet          rows the run inserted, with `_row`
-    parquet/<table>/deleted/<snapshot>-<run_id>.parquet  `_row` of the rows it deleted
+    parquet/<snapshot>-<run_id>/<table>.parquet          rows the run inserted, with `_row`
+    parquet/<snapshot>-<run_id>/<table>-deleted.parquet  `_row` of the rows it deleted
 
-A table's current rows are the rows of parquet/<table>/*.parquet whose `_row` is in none
-of parquet/<table>/deleted/*.parquet (`_row` is the row's id in the lake, never reused).
-Read the folders with union_by_name: columns added later are NULL in earlier files.
-parquet/exported.json records the snapshot exported last; each snapshot's files are written
-whole (renamed into place) before it is recorded, so an export killed midway is redone by
-the next run. Without that record (a new warehouse, a deleted folder, snapshots expired
-before they were exported), the current rows are written first as `<snapshot>-base` files.
+A table's current rows are the rows of parquet/*/<table>.parquet whose `_row` is in none of
+parquet/*/<table>-deleted.parquet (`_row` is the row's id in the lake, never reused): see
+export_query. Read with union_by_name: columns added later are NULL in earlier files.
+
+A snapshot's folder is written in parquet/.partial/ and renamed into place whole, so the
+export always holds whole snapshots, and the newest folder says which snapshot it has
+reached; a run killed while exporting leaves a partial folder that the next run writes again.
+Without an export (a new warehouse, a deleted folder) or when the snapshots it would follow
+were expired by vacuum before it followed them, it starts afresh: a `<snapshot>-base` folder
+with every table's current rows (and an empty deletions file each, so that every pattern
+above matches a file).
 """
 from __future__ import annotations
 
-import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -31,78 +35,90 @@ from tasks import lake
 from tasks.load import SCHEMA
 
 EXPORT_DIR = "parquet"
-STATE_FILE = "exported.json"
 ROW_ID = "_row"
+BASE = "base"
 _BATCH_ROWS = 8192
+_SNAPSHOT_FOLDER = re.compile(r"(\d{8})-.+")
 
 
 def export_folder(warehouse_dir: Path) -> Path:
     return warehouse_dir / EXPORT_DIR
 
 
-def _exported(folder: Path) -> int | None:
-    try:
-        return int(json.loads((folder / STATE_FILE).read_text())["snapshot"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+def exported_snapshots(warehouse_dir: Path) -> dict[int, Path]:
+    """snapshot -> its folder, for every snapshot the export holds."""
+    folder = export_folder(warehouse_dir)
+    found = {}
+    for path in folder.iterdir() if folder.is_dir() else ():
+        if (match := _SNAPSHOT_FOLDER.fullmatch(path.name)) and path.is_dir():
+            found[int(match.group(1))] = path
+    return found
 
 
-def _record(folder: Path, snapshot: int) -> None:
-    partial = folder / f".{STATE_FILE}.partial"
-    partial.write_text(json.dumps({"snapshot": snapshot}))
-    os.replace(partial, folder / STATE_FILE)
+def exported_snapshot(warehouse_dir: Path) -> int | None:
+    """The lake snapshot the export has reached (None: no export yet)."""
+    return max(exported_snapshots(warehouse_dir), default=None)
 
 
-def _write(con: duckdb.DuckDBPyConnection, sql: str, params: dict, path: Path) -> bool:
-    """The query's rows as one zstd Parquet file at path, renamed into place whole; no file
-    when there are no rows. Streamed: a run's rows of a table need not fit in memory."""
+def _write(con: duckdb.DuckDBPyConnection, sql: str, params: dict, path: Path, schema: pa.Schema | None = None) -> None:
+    """The query's rows as one zstd Parquet file, streamed (a run's rows of a table need not
+    fit in memory); no file when there are no rows, unless `schema` asks for an empty one."""
     reader = con.execute(sql, params).to_arrow_reader(_BATCH_ROWS)
-    partial = path.with_name(f".{path.name}.partial")
-    written = 0
     writer = None
     try:
         for batch in reader:
             if batch.num_rows == 0:
                 continue
             if writer is None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                writer = pq.ParquetWriter(partial, reader.schema, compression="zstd")
+                writer = pq.ParquetWriter(path, reader.schema, compression="zstd")
             writer.write_batch(batch)
-            written += batch.num_rows
     finally:
         if writer is not None:
             writer.close()
-    if written:
-        os.replace(partial, path)
-    return bool(written)
+    if writer is None and schema is not None:
+        pq.write_table(schema.empty_table(), path)
 
 
 def _columns(table: str) -> str:
     return ", ".join(f'"{f.name}"' for f in SCHEMA[table])
 
 
+def _publish(folder: Path, name: str, fill) -> None:
+    """Write a snapshot's folder in parquet/.partial/ (where no reader's pattern looks), then
+    rename it into place whole."""
+    partial = folder / ".partial" / name
+    shutil.rmtree(partial, ignore_errors=True)  # what a killed export left
+    partial.mkdir(parents=True)
+    fill(partial)
+    os.replace(partial, folder / name)
+
+
 def _export_base(con: duckdb.DuckDBPyConnection, folder: Path, snapshot: int) -> None:
-    """Start the export afresh from the tables' current rows (and an empty deletions file
-    each, so that every folder an engine reads has a file)."""
-    for table in SCHEMA:
-        shutil.rmtree(folder / table, ignore_errors=True)
-        (folder / table / "deleted").mkdir(parents=True)
-        _write(con, f"SELECT {_columns(table)}, rowid AS {ROW_ID} FROM {table} AT (VERSION => {snapshot})", {},
-               folder / table / f"{snapshot:08d}-base.parquet")
-        pq.write_table(pa.table({ROW_ID: pa.array([], pa.int64())}),
-                       folder / table / "deleted" / f"{snapshot:08d}-base.parquet")
-    _record(folder, snapshot)
+    """Start the export afresh from the tables' current rows."""
+    def fill(into: Path) -> None:
+        for table, schema in SCHEMA.items():
+            _write(con, f"SELECT {_columns(table)}, rowid AS {ROW_ID} FROM {table} AT (VERSION => {snapshot})", {},
+                   into / f"{table}.parquet", schema.append(pa.field(ROW_ID, pa.int64())))
+            pq.write_table(pa.table({ROW_ID: pa.array([], pa.int64())}), into / f"{table}-deleted.parquet")
+
+    earlier = list(exported_snapshots(folder.parent).values())
+    _publish(folder, f"{snapshot:08d}-{BASE}", fill)
+    for path in earlier:
+        shutil.rmtree(path)
 
 
 def _export_snapshot(con: duckdb.DuckDBPyConnection, folder: Path, snapshot: int, name: str) -> None:
     changes = f"FROM {lake.LAKE}.table_changes($table, {snapshot}, {snapshot})"
-    for table in SCHEMA:
-        params = {"table": table}
-        _write(con, f"SELECT {_columns(table)}, rowid AS {ROW_ID} {changes} WHERE change_type = 'insert'", params,
-               folder / table / f"{snapshot:08d}-{name}.parquet")
-        _write(con, f"SELECT rowid AS {ROW_ID} {changes} WHERE change_type = 'delete'", params,
-               folder / table / "deleted" / f"{snapshot:08d}-{name}.parquet")
-    _record(folder, snapshot)
+
+    def fill(into: Path) -> None:
+        for table in SCHEMA:
+            params = {"table": table}
+            _write(con, f"SELECT {_columns(table)}, rowid AS {ROW_ID} {changes} WHERE change_type = 'insert'",
+                   params, into / f"{table}.parquet")
+            _write(con, f"SELECT rowid AS {ROW_ID} {changes} WHERE change_type = 'delete'", params,
+                   into / f"{table}-deleted.parquet")
+
+    _publish(folder, f"{snapshot:08d}-{name}", fill)
 
 
 def export_changes(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> list[int]:
@@ -110,13 +126,23 @@ def export_changes(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> list[
     folder = export_folder(warehouse_dir)
     folder.mkdir(parents=True, exist_ok=True)
     current = lake.current_snapshot(con)
-    done = _exported(folder)
+    done = exported_snapshot(warehouse_dir)
     kept = {snapshot for (snapshot,) in con.execute(f"SELECT snapshot_id FROM {lake.LAKE}.snapshots()").fetchall()}
     pending = [] if done is None else list(range(done + 1, current + 1))
-    if done is None or done > current or any(s not in kept for s in pending):
+    # The change feed of a snapshot needs the one before it: rows a later snapshot deleted are
+    # read from files that only the earlier snapshots still reference.
+    if done is None or done > current or done not in kept or any(s not in kept for s in pending):
         _export_base(con, folder, current)
         return [current]
     names = {snapshot: run_id for run_id, _, snapshot in lake.run_snapshots(con)}
     for snapshot in pending:
         _export_snapshot(con, folder, snapshot, names.get(snapshot, "snapshot"))
     return pending
+
+
+def export_query(warehouse_dir: Path, table: str) -> str:
+    """DuckDB SQL for a table's current rows read from the export alone (the rule above, as
+    another engine would apply it)."""
+    folder = export_folder(warehouse_dir)
+    return (f"SELECT * EXCLUDE ({ROW_ID}) FROM read_parquet('{folder}/*/{table}.parquet', union_by_name => true) "
+            f"WHERE {ROW_ID} NOT IN (SELECT {ROW_ID} FROM read_parquet('{folder}/*/{table}-deleted.parquet'))")

@@ -111,5 +111,8 @@ def rollback(warehouse_dir: Path, run_id: str) -> Rollback:
 
 
 def vacuum(warehouse_dir: Path, keep: int) -> Vacuum:
+    """Expire old snapshots (see vacuum_snapshots); the export and the search index first catch
+    up with the lake, as they follow it through snapshots that vacuum may expire."""
     with writer_lock(warehouse_dir), lake.open_lake(warehouse_dir, read_only=False) as con:
+        follow_lake(con, warehouse_dir)
         return vacuum_snapshots(con, keep)

@@ -7,8 +7,9 @@ Every run commits one DuckLake snapshot, named by its run id (the snapshot's com
 extra_info), so the warehouse as it was after any run stays readable until `gleaner vacuum`
 expires it. A run appends new data files (and small delete files for the rows it replaced):
 its cost and the bytes it writes follow its own rows, never the warehouse's size. With the
-catalog in SQLite, readers query the last committed snapshot while a run writes, and a run's
-snapshot becomes visible whole, at its COMMIT; a run killed before that leaves data files
+catalog in SQLite (in WAL mode), readers query the last committed snapshot while a run
+writes, a reader's open transaction keeps its snapshot, and a run's snapshot becomes
+visible whole, at its COMMIT; a run killed before that leaves data files
 that no snapshot references, which the next run deletes (ducklake_delete_orphaned_files).
 
 Connections are plain in-memory DuckDB connections with the lake attached as `lake` and
@@ -21,6 +22,7 @@ in the DuckDB shell (`gleaner sql`) alike.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import tempfile
 from importlib.resources import files
@@ -87,6 +89,16 @@ def exists(warehouse_dir: Path) -> bool:
     return (warehouse_dir / CATALOG_FILE).is_file()
 
 
+def create_catalog(warehouse_dir: Path) -> None:
+    """An empty catalog file in SQLite's write-ahead-log mode, which DuckLake then fills: in
+    its default mode, a reader's open transaction would make a run's COMMIT fail with
+    "database is locked"; in WAL mode readers and the writer never wait for each other."""
+    warehouse_dir.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(warehouse_dir / CATALOG_FILE) as catalog:
+        catalog.execute("PRAGMA journal_mode=WAL")
+    catalog.close()
+
+
 def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -95,7 +107,9 @@ def attach_statements(warehouse_dir: Path, read_only: bool, snapshot: int | None
     """The SQL that attaches the lake as `lake` and selects it (for connect() and the shell)."""
     catalog = warehouse_dir.resolve() / CATALOG_FILE
     data = warehouse_dir.resolve() / DATA_DIR
-    options = [f"DATA_PATH {_quoted(str(data) + '/')}"]
+    # The catalog records where the data was when it was made; the data is always beside it,
+    # so a warehouse folder that was moved or copied reads its own files.
+    options = [f"DATA_PATH {_quoted(str(data) + '/')}", "OVERRIDE_DATA_PATH true"]
     if snapshot is not None:
         options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
     if read_only or snapshot is not None:
@@ -109,8 +123,8 @@ def open_lake(warehouse_dir: Path, read_only: bool = True, snapshot: int | None 
     creates the lake when there is none yet."""
     if (read_only or snapshot is not None) and not exists(warehouse_dir):
         raise WarehouseError(f"{warehouse_dir}: no warehouse here (no {CATALOG_FILE})")
-    if not read_only:
-        warehouse_dir.mkdir(parents=True, exist_ok=True)
+    if not read_only and not exists(warehouse_dir):
+        create_catalog(warehouse_dir)
     settings = config() | ({"temp_directory": str(spill_dir)} if spill_dir else {})
     con = duckdb.connect(config=settings)
     try:

@@ -24,7 +24,13 @@ import pyarrow as pa
 
 from tasks import lake
 from tasks.analytics import create_views
-from tasks.stage import FINGERPRINT, deduped_articles, deduped_occurrences, removed_files, stream_rows
+from tasks.stage import (
+    FINGERPRINT,
+    deduped_articles,
+    deduped_occurrences,
+    removed_files,
+    stream_rows,
+)
 
 LOCK_FILE = ".gleaner.lock"
 Outcome = TypeVar("Outcome")

@@ -6,7 +6,7 @@ POINT is `EVENT:FUNCTION[@CALLER][#N]`:
 
 - EVENT `call`: just before the Nth call of FUNCTION, a dotted name (`tasks.load.stage_run`,
   `os.replace`); `return`: just after the Nth call returned, before its caller goes on.
-- @CALLER: count only the calls made by that Python function (`os.replace@tasks.load.next_version`).
+- @CALLER: count only the calls made by that Python function (`os.replace@tasks.export._publish`).
 - N counts from 1 (default 1), over all threads of the process.
 
 At the point the process kills itself with SIGKILL, which nothing can catch or clean up

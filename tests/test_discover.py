@@ -16,19 +16,52 @@ def test_dumps_are_found_recursively_in_order_and_loaded_ones_skipped(tmp_path):
     (tmp_path / "z.txt").write_text("z")
     (tmp_path / "2025" / "b" / "a.html").write_text("<p>a</p>")
     (tmp_path / "2025" / "a.txt").write_text("a")
-    first = discover(tmp_path, set())
+    first = discover(tmp_path, {})
     assert [d.source_file for d in first.new] == ["2025/a.txt", "2025/b/a.html", "z.txt"]
-    loaded = {(d.source_file, d.sha256) for d in first.new[:2]}
+    loaded = as_loaded(first.new[:2])
     again = discover(tmp_path, loaded)
     assert [d.source_file for d in again.new] == ["z.txt"]
     assert len(again.already_loaded) == 2
 
 
+def as_loaded(dumps) -> dict:
+    """What the warehouse's dumps table says of these dumps once they are loaded."""
+    return {d.source_file: (d.sha256, d.bytes, d.modified_ns) for d in dumps}
+
+
 def test_a_changed_file_is_new_again(tmp_path):
     (tmp_path / "a.txt").write_text("one")
-    loaded = {(d.source_file, d.sha256) for d in discover(tmp_path, set()).new}
+    loaded = as_loaded(discover(tmp_path, {}).new)
     (tmp_path / "a.txt").write_text("two")
     assert [d.source_file for d in discover(tmp_path, loaded).new] == ["a.txt"]
+
+
+def test_a_changed_file_of_the_same_size_and_time_is_new_when_its_time_differs(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("one")
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    loaded = as_loaded(discover(tmp_path, {}).new)
+    path.write_text("two")  # same size
+    os.utime(path, ns=(2_000_000_000, 2_000_000_000))
+    assert [d.source_file for d in discover(tmp_path, loaded).new] == ["a.txt"]
+
+
+def test_a_file_whose_size_and_time_match_its_loaded_row_is_not_read(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("one")
+    loaded = as_loaded(discover(tmp_path, {}).new)
+    loaded["a.txt"] = ("stored-digest", *loaded["a.txt"][1:])  # a file that was hashed would not get it
+    again = discover(tmp_path, loaded)
+    assert again.new == [] and [d.sha256 for d in again.already_loaded] == ["stored-digest"]
+
+
+def test_a_file_touched_but_unchanged_is_hashed_and_still_loaded(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("one")
+    loaded = as_loaded(discover(tmp_path, {}).new)
+    os.utime(path, ns=(5_000_000_000, 5_000_000_000))
+    again = discover(tmp_path, loaded)
+    assert again.new == [] and [d.sha256 for d in again.already_loaded] == [loaded["a.txt"][0]]
 
 
 def test_unsupported_files_and_links_out_of_raw_are_refused_with_reasons(tmp_path):
@@ -39,7 +72,7 @@ def test_unsupported_files_and_links_out_of_raw_are_refused_with_reasons(tmp_pat
     secret.write_text("outside")
     os.symlink(secret, raw / "link.txt")
     os.symlink(raw / "missing.txt", raw / "dangling.txt")
-    found = discover(raw, set())
+    found = discover(raw, {})
     assert found.new == []
     reasons = {q.dump.source_file: q.reason for q in found.refused}
     assert "outside --raw" in reasons["link.txt"]
@@ -50,5 +83,5 @@ def test_unsupported_files_and_links_out_of_raw_are_refused_with_reasons(tmp_pat
 def test_batches_are_bounded_by_bytes(tmp_path):
     for i in range(5):
         (tmp_path / f"{i}.txt").write_text("x" * 40)
-    sizes = [len(b) for b in batches(discover(tmp_path, set()).new, 100)]
+    sizes = [len(b) for b in batches(discover(tmp_path, {}).new, 100)]
     assert sizes == [2, 2, 1]

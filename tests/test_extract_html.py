@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-import duckdb
+import gleaner
 import pytest
 
 from conftest import SEEDS
@@ -399,7 +399,7 @@ def test_the_flow_loads_html_dumps(prefect_server, tmp_path):
     assert state.is_completed(), summary.quarantined
     assert summary.dumps_loaded == len(list(FIXTURES.iterdir())) == 4
     assert summary.articles_new == 4 + 5 + 1 + 3
-    with duckdb.connect(str(tmp_path / "wh" / "gleaner.duckdb"), read_only=True) as con:
+    with gleaner.connect(tmp_path / "wh") as con:
         rows = con.execute("SELECT source_file, line_no, category, text FROM removed_text "
                            "WHERE category = 'email_protection' ORDER BY source_file, line_no").fetchall()
         formats = dict(con.execute("SELECT source_file, format FROM dumps").fetchall())

@@ -3,8 +3,8 @@
 Each case runs the real command, `gleaner run`, in a subprocess (through tests/fault_runner.py
 when it must die or wait at a precise point) against the session's Prefect test server, and
 compares the warehouse with that of uninterrupted runs: the rows of every contract table
-(without run ids and timestamps), and the Parquet files with the database they were exported
-from.
+(without run ids and timestamps), the Parquet export with the lake snapshot it was exported
+from, and the search index with the lake.
 
 The kill and full-disk cases are many command runs: they run in parallel in one module
 fixture (GLEANER_FAULT_WORKERS at a time, default 2), and each case's test asserts on its own
@@ -13,6 +13,7 @@ outcome.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -26,8 +27,14 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+import tantivy
 
 from conftest import REPO, SEEDS
+from gleaner import connect as open_warehouse
+from tasks import lake
+from tasks.export import export_query, exported_snapshot
+from tasks.load import SCHEMA
+from tasks.search import STATE_FILE, index_dir
 
 CONTRACT_TABLES = ("articles", "article_sections", "article_occurrences", "removed_text", "dumps")
 VOLATILE = {"run_id", "processed_at"}  # differ between two runs that load the same rows
@@ -105,11 +112,10 @@ def _rows(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str]) -> 
 
 def contents(warehouse: Path) -> dict[str, list[tuple]] | None:
     """The contract tables' rows (sorted, duplicates kept), without run ids and timestamps;
-    None when there is no published warehouse."""
-    path = warehouse / "gleaner.duckdb"
-    if not path.exists():
+    None when there is no warehouse yet."""
+    if not lake.exists(warehouse):
         return None
-    with duckdb.connect(str(path), read_only=True) as con:
+    with open_warehouse(warehouse) as con:
         result = {}
         for table in CONTRACT_TABLES:
             columns = [c for (c,) in con.execute(
@@ -123,51 +129,51 @@ def is_empty(snapshot: dict[str, list[tuple]] | None) -> bool:
     return snapshot is None or not any(snapshot.values())
 
 
-def parquet_problems(warehouse: Path, previous: Path | None = None, missing_ok: bool = False) -> list[str]:
-    """What is wrong with WAREHOUSE/parquet: a file unreadable, or a table's files (one per
-    run) not holding the database's table. After a run killed between its publication and
-    the end of its export, each file may instead hold its run's rows of the `previous`
-    warehouse, and a run's file may be missing; so may every file if `missing_ok` (the
-    first run of a warehouse)."""
-    from tasks.load import RUN_ROWS, SCHEMA
-
+def parquet_problems(warehouse: Path) -> list[str]:
+    """What is wrong with WAREHOUSE/parquet: a file unreadable, or a table's export (its files
+    less its deletions) not holding the table as it was at the snapshot the export records
+    (a run killed after its commit leaves the export one snapshot behind, until the next)."""
+    if not lake.exists(warehouse):
+        return []
     problems = []
-    with duckdb.connect(str(warehouse / "gleaner.duckdb"), read_only=True) as con:
+    snapshot = exported_snapshot(warehouse)
+    if snapshot is None:
+        return ["no export"]
+    with open_warehouse(warehouse) as con:
         for table, schema in SCHEMA.items():
-            files = sorted((warehouse / "parquet" / table).glob("*.parquet"))
             unreadable = []
-            for path in files:
+            for path in sorted((warehouse / "parquet").glob(f"*/{table}*.parquet")):
                 try:
                     pq.read_table(path)
                 except Exception as exc:  # noqa: BLE001 - any failure to read is the finding
                     unreadable.append(f"{path.name}: unreadable: {exc!r}")
             problems += [f"{table}: {u}" for u in unreadable]
-            if unreadable or (not files and missing_ok):
+            if unreadable:
                 continue
-            columns = schema.names
-            stored = _rows(con, table, columns)
-            exported = _rows(con, f"read_parquet({[str(f) for f in files]})", columns) if files else []
-            if exported == stored:
-                continue
-            if previous is None and not missing_ok:
-                problems.append(f"{table}: {len(exported)} rows in Parquet, {len(stored)} in the database")
-                continue
-            databases = [con] + ([duckdb.connect(str(previous / "gleaner.duckdb"), read_only=True)] if previous else [])
-            for path in files:  # caught in the middle of an export: each file some version of its run's rows
-                run_id = path.stem.removeprefix("run-")
-                versions = [sorted(db.execute(RUN_ROWS[table], {"run_id": run_id}).fetchall(), key=repr)
-                            for db in databases]
-                if _rows(con, f"read_parquet('{path}')", columns) not in versions:
-                    problems.append(f"{table}/{path.name}: not the rows of its run in either version")
-            for other in databases[1:]:
-                other.close()
+            stored = _rows(con, f"{table} AT (VERSION => {snapshot})", schema.names)
+            exported = _rows(con, f"({export_query(warehouse, table)})", schema.names)
+            if exported != stored:
+                problems.append(f"{table}: {len(exported)} rows in Parquet, {len(stored)} in snapshot {snapshot}")
+    return problems
+
+
+def search_problems(warehouse: Path) -> list[str]:
+    """What is wrong with the search index: not at the lake's last snapshot, or not holding
+    every article once."""
+    state = json.loads((index_dir(warehouse) / STATE_FILE).read_text())
+    index = tantivy.Index.open(str(index_dir(warehouse)))
+    with open_warehouse(warehouse) as con:
+        snapshot = lake.current_snapshot(con)
+        articles = con.execute("SELECT count(*) FROM articles").fetchone()[0]
+    problems = [] if state["snapshot"] == snapshot else [f"index at snapshot {state['snapshot']}, lake at {snapshot}"]
+    if index.searcher().num_docs != articles:
+        problems.append(f"{index.searcher().num_docs} documents for {articles} articles")
     return problems
 
 
 def leftovers(warehouse: Path) -> list[str]:
     """Files of a run that should not outlive it."""
-    found = [p for p in warehouse.glob(".gleaner.duckdb.next*")]
-    found += list((warehouse / "parquet").glob("*/.*.partial"))
+    found = list((warehouse / "parquet" / ".partial").glob("*"))
     found += list(warehouse.glob(".gleaner-stage/*"))  # a run's stage outlives it only when it is killed
     return sorted(str(p.relative_to(warehouse)) for p in found)
 
@@ -177,9 +183,14 @@ def digest(path: Path) -> str:
 
 
 def published_files(warehouse: Path) -> dict[str, str]:
-    """sha256 of the published database and of every Parquet file."""
-    files = [warehouse / "gleaner.duckdb", *sorted((warehouse / "parquet").glob("*/*.parquet"))]
-    return {str(p.relative_to(warehouse)): digest(p) for p in files if p.exists()}
+    """What readers see: the lake's last snapshot, and the sha256 of every Parquet file of the
+    export and of the search index."""
+    if not lake.exists(warehouse):
+        return {}
+    with open_warehouse(warehouse) as con:
+        published = {"snapshot": str(lake.current_snapshot(con))}
+    files = [*sorted((warehouse / "parquet").glob("*/*.parquet")), *sorted((warehouse / "search").glob("*"))]
+    return published | {str(p.relative_to(warehouse)): digest(p) for p in files if p.is_file()}
 
 
 def describe(snapshot: dict[str, list[tuple]] | None) -> str:
@@ -241,7 +252,7 @@ def references(api_url, work, raw_all, raw_first) -> dict[str, Reference]:
         second = pool.submit(reference_run, api_url, raw_all, work / "ref_second", first.warehouse)
         refs = {"all": all_.result(), "first": first, "second": second.result()}
     for ref in refs.values():  # no duplicate in a reference: rows that have a key are unique
-        with duckdb.connect(str(ref.warehouse / "gleaner.duckdb"), read_only=True) as con:
+        with open_warehouse(ref.warehouse) as con:
             for table, key in [("articles", "article_id"), ("article_sections", "article_id, ordinal"),
                                ("article_occurrences", "source_file, ordinal"), ("dumps", "source_file, source_sha256")]:
                 assert con.execute(f"SELECT count(*) - count(DISTINCT ({key})) FROM {table}").fetchone() == (0,)
@@ -265,27 +276,29 @@ class KillPoint:
     bug: str | None = None  # a known failure: the case is an expected (strict) failure
 
 
-# In an empty warehouse a run first publishes an empty version (open_published): its own
-# version is the second os.replace of next_version.
+# A run commits its snapshot in the load's transaction (in_transaction), then the export and
+# the search index follow it (follow_lake; a run also calls it first, to catch up).
 FIRST_RUN_KILLS = [
     KillPoint("extract", "call:tasks.extract.extract_dump#3", published=False),
     KillPoint("clean-gate", "call:tasks.validate.validate_frame#2", published=False),
     KillPoint("batch-staged", "return:tasks.stage.write_batch#2", published=False),  # the batch's Parquet written
     KillPoint("dedup", "return:tasks.stage.dedup_stage#1", published=False),
-    KillPoint("loaded", "call:tasks.load.record_run#1", published=False),  # rows and search index written
-    KillPoint("before-rename", "call:os.replace@tasks.load.next_version#2", published=False),
-    KillPoint("parquet", "call:os.replace@tasks.load.export_parquet#3", published=True),  # 2 of 7 tables exported
+    KillPoint("loaded", "call:tasks.load.record_run#1", published=False),  # rows written, not committed
+    KillPoint("committed", "return:tasks.load.in_transaction#1", published=True),  # export, search not followed
+    KillPoint("exporting", "call:tasks.export._write#13", published=True),  # after 8 of the base export: 2 of 8 tables
+    KillPoint("indexing", "call:tasks.search.sync_search_index#2", published=True),  # exported, not indexed
 ]
 SECOND_RUN_KILLS = [
     KillPoint("segment-gate", "call:tasks.validate.validate_frame#3", published=False),
-    KillPoint("committed", "return:tasks.load.in_transaction#1", published=False),  # before CHECKPOINT
-    KillPoint("before-rename", "call:os.replace@tasks.load.next_version#1", published=False),
-    KillPoint("after-rename", "return:os.replace@tasks.load.next_version#1", published=True),
-    KillPoint("parquet", "return:os.replace@tasks.load.export_parquet#2", published=True),  # 2 of 7 replaced
+    KillPoint("loaded", "call:tasks.load.record_run#1", published=False),
+    KillPoint("committed", "return:tasks.load.in_transaction#1", published=True),
+    KillPoint("exporting", "return:tasks.export._write#3", published=True),
+    KillPoint("indexing", "call:tasks.search.sync_search_index#2", published=True),
 ]
-# The second run fills the disk (RLIMIT_FSIZE: a write past the limit fails with EFBIG) while it
-# makes its private copy of the published file, or while it checkpoints its rows into that copy.
-DISK_FULL = ["copying", "loading"]
+# The second run fills the disk (RLIMIT_FSIZE: a write past the limit fails with EFBIG) when it
+# opens the catalog (SQLite's 32 KB shared-memory file fails first), or while the load writes
+# the lake's data files (the fingerprints' file of seeds 002-004 is about 45 KB).
+DISK_FULL = {"opening": (4096, "lake.sqlite: cannot be opened as a warehouse"), "loading": (40_000, "File too large")}
 
 @dataclass
 class Outcome:
@@ -298,21 +311,21 @@ class Outcome:
     after_rerun: dict[str, list[tuple]] | None
     parquet_after_rerun: list[str]
     leftovers_after_rerun: list[str]
+    search_after_rerun: list[str]
 
 
-def fail_and_rerun(api_url: str, raw: Path, warehouse: Path, previous: Path | None, kill: str | None = None,
+def fail_and_rerun(api_url: str, raw: Path, warehouse: Path, kill: str | None = None,
                    fsize: int | None = None) -> Outcome:
     """Run the command killed at a point (or with a limit), look at the warehouse, run it
-    again normally, look again. `previous`: the warehouse's copy before the failed run
-    (None: it had none)."""
+    again normally, look again."""
     failed = gleaner(api_url, raw, warehouse, kill=kill, fsize=fsize)
     after_failure = contents(warehouse)
     files = published_files(warehouse)
-    parquet = parquet_problems(warehouse, previous, missing_ok=previous is None) if after_failure is not None else []
+    parquet = parquet_problems(warehouse)
     left = leftovers(warehouse)
     rerun = gleaner(api_url, raw, warehouse)
     return Outcome(failed, after_failure, files, parquet, left, rerun, contents(warehouse),
-                   parquet_problems(warehouse), leftovers(warehouse))
+                   parquet_problems(warehouse), leftovers(warehouse), search_problems(warehouse))
 
 
 @pytest.fixture(scope="module")
@@ -321,19 +334,17 @@ def faults(api_url, work, raw_all, references) -> dict[tuple[str, str], Outcome]
     first = references["first"].warehouse
 
     def first_run(k: KillPoint) -> Outcome:
-        return fail_and_rerun(api_url, raw_all, work / f"kill1_{k.name}", None, kill=k.point)
+        return fail_and_rerun(api_url, raw_all, work / f"kill1_{k.name}", kill=k.point)
 
     def second_run(k: KillPoint) -> Outcome:
         warehouse = work / f"kill2_{k.name}"
         shutil.copytree(first, warehouse)
-        return fail_and_rerun(api_url, raw_all, warehouse, first, kill=k.point)
+        return fail_and_rerun(api_url, raw_all, warehouse, kill=k.point)
 
     def disk_full(where: str) -> Outcome:
         warehouse = work / f"full_{where}"
         shutil.copytree(first, warehouse)
-        size = (warehouse / "gleaner.duckdb").stat().st_size
-        limit = size // 2 if where == "copying" else size + 64 * 1024
-        return fail_and_rerun(api_url, raw_all, warehouse, first, fsize=limit)
+        return fail_and_rerun(api_url, raw_all, warehouse, fsize=DISK_FULL[where][0])
 
     cases = {("first", k.name): lambda k=k: first_run(k) for k in FIRST_RUN_KILLS}
     cases |= {("second", k.name): lambda k=k: second_run(k) for k in SECOND_RUN_KILLS}
@@ -354,6 +365,7 @@ def assert_rerun_is_uninterrupted(outcome: Outcome, reference: Reference) -> Non
         f"after the rerun: {describe(outcome.after_rerun)}; uninterrupted: {describe(reference.contents)}")
     assert outcome.parquet_after_rerun == []
     assert outcome.leftovers_after_rerun == []
+    assert outcome.search_after_rerun == []
 
 
 def timings(outcome: Outcome) -> str:
@@ -367,7 +379,7 @@ def test_a_first_run_killed_anywhere_then_run_again_gives_the_uninterrupted_ware
     assert outcome.failed.returncode == -signal.SIGKILL, f"the run did not die at {kill.point}: {outcome.failed}"
     if kill.published:
         assert outcome.after_failure == references["all"].contents
-    else:  # nothing of the killed run is published: no warehouse yet, or an empty one
+    else:  # nothing of the killed run is visible: no warehouse yet, or an empty one
         assert is_empty(outcome.after_failure), describe(outcome.after_failure)
     assert outcome.parquet_after_failure == [], "every Parquet file is whole: the old or the new table"
     assert_rerun_is_uninterrupted(outcome, references["all"])
@@ -381,7 +393,7 @@ def test_a_second_run_killed_anywhere_leaves_the_first_and_a_rerun_completes_it(
     assert outcome.failed.returncode == -signal.SIGKILL, f"the run did not die at {kill.point}: {outcome.failed}"
     if kill.published:
         assert outcome.after_failure == references["second"].contents
-    else:  # the published warehouse is the first run's, byte for byte, Parquet files too
+    else:  # readers see the first run's warehouse: its snapshot, its export and index byte for byte
         assert outcome.after_failure == first.contents, describe(outcome.after_failure)
         assert outcome.files_after_failure == published_files(first.warehouse)
     assert outcome.parquet_after_failure == [], "every Parquet file is whole: the old or the new table"
@@ -396,7 +408,7 @@ def test_a_run_that_fills_the_disk_fails_cleanly_and_the_published_warehouse_sur
     failed = outcome.failed
     assert failed.returncode == 1, str(failed)
     last_line = failed.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("gleaner: the run failed: ") and "File too large" in last_line, str(failed)
+    assert last_line.startswith("gleaner: the run failed: ") and DISK_FULL[where][1] in last_line, str(failed)
     assert outcome.after_failure == first.contents
     assert outcome.files_after_failure == published_files(first.warehouse)  # byte for byte, Parquet too
     assert_rerun_is_uninterrupted(outcome, references["second"])
@@ -420,7 +432,7 @@ def test_two_runs_started_at_once_one_writes_the_other_is_refused_or_waits(api_u
         assert BUSY in ran[1].stderr, str(ran[1])
         assert ran[1].stdout == ""
     assert contents(warehouse) == references["all"].contents
-    assert parquet_problems(warehouse) == [] and leftovers(warehouse) == []
+    assert parquet_problems(warehouse) == [] and leftovers(warehouse) == [] and search_problems(warehouse) == []
 
 
 def test_a_run_started_while_another_is_loading_is_refused_and_changes_nothing(api_url, work, raw_all,
@@ -443,7 +455,7 @@ def test_a_run_started_while_another_is_loading_is_refused_and_changes_nothing(a
     assert files_meanwhile == published_files(first.warehouse)
     assert loading.returncode == 0, str(loading)
     assert contents(warehouse) == references["second"].contents
-    assert parquet_problems(warehouse) == [] and leftovers(warehouse) == []
+    assert parquet_problems(warehouse) == [] and leftovers(warehouse) == [] and search_problems(warehouse) == []
 
 
 def _wait_for(path: Path, process: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> bool:

@@ -6,11 +6,11 @@ import shutil
 import subprocess
 import sys
 
-import duckdb
-import pyarrow.parquet as pq
+import gleaner
 import pytest
 
 from conftest import REPO, SEEDS, run_ingest
+from tasks.export import export_query
 
 TABLES = ("articles", "article_sections", "article_occurrences", "removed_text", "dumps", "dq_results")
 
@@ -21,12 +21,12 @@ def _server(prefect_server):
 
 
 def counts(warehouse) -> dict[str, int]:
-    with duckdb.connect(str(warehouse / "gleaner.duckdb"), read_only=True) as con:
+    with gleaner.connect(warehouse) as con:
         return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
 
 
 def query(warehouse, sql):
-    with duckdb.connect(str(warehouse / "gleaner.duckdb"), read_only=True) as con:
+    with gleaner.connect(warehouse) as con:
         return con.execute(sql).fetchall()
 
 
@@ -59,11 +59,14 @@ def test_seeds_load_incrementally_and_a_rerun_adds_nothing(seeds_subset, tmp_pat
     # Data Docs show every suite, offline
     docs = (warehouse / "data_docs" / "index.html").read_text(encoding="utf-8")
     assert all(suite in docs for suite in ("extract", "clean", "segment", "dedup", "load"))
-    # Every table is in Parquet too, with the database's rows: a file per run that wrote rows.
+    # Every table is in Parquet too, with the lake's rows: a file per run that inserted rows
+    # (and one per run that deleted some: none here, no run rewrote an article).
     for table in TABLES:
-        assert pq.read_table(warehouse / "parquet" / table).num_rows == again[table]
-    assert len(list((warehouse / "parquet" / "articles").glob("run-*.parquet"))) == 2
-    assert len(list((warehouse / "parquet" / "runs").glob("run-*.parquet"))) == 3
+        assert query(warehouse, f"SELECT count(*) FROM ({export_query(warehouse, table)})") == [(again[table],)]
+    export = warehouse / "parquet"
+    assert len(list(export.glob("*/articles.parquet"))) == 1 + 2  # the empty base, runs 1 and 2
+    assert len(list(export.glob("*/articles-deleted.parquet"))) == 1
+    assert len(list(export.glob("*/runs.parquet"))) == 1 + 3
 
 
 def test_article_ids_do_not_depend_on_which_dumps_came_first(seeds_subset, tmp_path):
@@ -108,18 +111,18 @@ def test_a_run_that_fails_while_loading_leaves_the_warehouse_as_it_was(seeds_sub
     run_ingest(raw, warehouse)
     before = counts(warehouse)
     seeds_subset("001", "002")
-    real_insert = tasks.load._insert
+    real_insert = tasks.load.insert_rows
 
     def insert_then_die(con, table, rows):
         real_insert(con, table, rows)
         if table == "dumps":  # written after the articles, occurrences and removals
             raise OSError("disk gone")
 
-    monkeypatch.setattr(tasks.load, "_insert", insert_then_die)
+    monkeypatch.setattr(tasks.load, "insert_rows", insert_then_die)
     state, _ = run_ingest(raw, warehouse)
     assert state.is_failed()
     assert counts(warehouse) == before
-    monkeypatch.setattr(tasks.load, "_insert", real_insert)
+    monkeypatch.setattr(tasks.load, "insert_rows", real_insert)
     state, summary = run_ingest(raw, warehouse)
     assert state.is_completed() and summary.dumps_loaded == 2
     assert counts(warehouse)["article_occurrences"] == 14
@@ -191,13 +194,10 @@ def test_progress_lines_count_dumps_and_megabytes():
 
 
 def test_a_published_warehouse_has_the_analysts_views_and_search(seeds_subset, tmp_path):
-    from tasks.analytics import load_fts
-
     warehouse = tmp_path / "wh"
     state, _ = run_ingest(seeds_subset("000", "001"), warehouse)
     assert state.is_completed()
-    with duckdb.connect(str(warehouse / "gleaner.duckdb"), read_only=True) as con:
-        load_fts(con)
+    with gleaner.connect(warehouse) as con:
         assert con.execute("SELECT articles FROM authors WHERE author = 'Syed Fazl-e-Haider'").fetchone() == (2,)
         found = con.execute("SELECT authors FROM search_articles('Caspian naval') LIMIT 1").fetchone()
         assert found == (["Syed Fazl-e-Haider"],)

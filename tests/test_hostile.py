@@ -8,7 +8,7 @@ import random
 import subprocess
 import sys
 
-import duckdb
+import gleaner
 import pytest
 
 from conftest import REPO, SEEDS
@@ -65,7 +65,7 @@ def test_every_hostile_input_is_loaded_or_quarantined_with_its_reason(tmp_path, 
     warehouse = tmp_path / "wh"
     state = ingest(str(raw), str(warehouse), return_state=True)
     assert state.is_failed()  # some inputs were refused
-    with duckdb.connect(str(warehouse / "gleaner.duckdb"), read_only=True) as con:
+    with gleaner.connect(warehouse) as con:
         dumps = {f: (s, r, e, n) for f, s, r, e, n in con.execute(
             "SELECT source_file, status, reason, encoding, articles FROM dumps").fetchall()}
         authors = dict(con.execute("""
@@ -125,6 +125,6 @@ def test_unreadable_files_and_folders_are_quarantined_with_the_reason(tmp_path):
         "secret.txt": "discover: cannot be read: Permission denied",
     }
     assert "Traceback" not in ran.stderr
-    with duckdb.connect(str(warehouse / "gleaner.duckdb"), read_only=True) as con:
+    with gleaner.connect(warehouse) as con:
         rows = con.execute("SELECT source_file, status FROM dumps ORDER BY source_file").fetchall()
     assert rows == [("locked", "quarantined"), ("readable.txt", "loaded"), ("secret.txt", "quarantined")]

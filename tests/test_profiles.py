@@ -5,7 +5,7 @@ import shutil
 from collections import Counter
 from datetime import date
 
-import duckdb
+import gleaner
 import pytest
 
 from conftest import REPO
@@ -98,7 +98,7 @@ def test_a_run_with_the_steppe_review_profile_fills_the_warehouse(prefect_server
     summary = state.result(raise_on_failure=False)
     assert state.is_completed(), summary
     assert (summary.dumps_loaded, summary.articles_new, summary.occurrences) == (3, 3, 6)
-    with duckdb.connect(str(warehouse / "gleaner.duckdb"), read_only=True) as con:
+    with gleaner.connect(warehouse) as con:
         articles = con.execute("""SELECT title, kind, authors, published_on, category, bio IS NOT NULL
                                   FROM articles ORDER BY title""").fetchall()
         sections = con.execute("""SELECT list(s.heading ORDER BY s.ordinal) FROM article_sections s

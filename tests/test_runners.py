@@ -13,11 +13,12 @@ import time
 import uuid
 from pathlib import Path
 
-import duckdb
 import psutil
+import gleaner
 import pytest
 
 from conftest import REPO, SEEDS
+from tasks.export import export_query
 
 # Every seed dump is above 10 kB, so each is a batch of its own: 5 batches, for 2 workers.
 BATCH_MB = "0.01"
@@ -61,21 +62,19 @@ def contents(warehouse: Path) -> dict[str, list[tuple]]:
     """Every row of every table of the database and of its Parquet export, in order, without
     the columns that differ per run."""
     found: dict[str, list[tuple]] = {}
-    with duckdb.connect(str(warehouse / "gleaner.duckdb"), read_only=True) as con:
+    with gleaner.connect(warehouse) as con:
         tables = [t for (t,) in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'lake' "
             "AND table_type = 'BASE TABLE' ORDER BY table_name").fetchall()]
         for table in tables:
             columns = con.execute(
-                "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'main' "
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = 'lake' "
                 "AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()
             kept = ", ".join(f'"{name}"' for name, kind in columns
                              if name not in PER_RUN_COLUMNS and not kind.startswith(PER_RUN_TYPES))
             found[table] = con.execute(f"SELECT {kept} FROM {table} ORDER BY ALL").fetchall()
-            parquet = warehouse / "parquet" / table
-            if parquet.is_dir():
-                found[f"parquet/{table}"] = con.execute(
-                    f"SELECT {kept} FROM read_parquet('{parquet}/*.parquet') ORDER BY ALL").fetchall()
+            found[f"parquet/{table}"] = con.execute(
+                f"SELECT {kept} FROM ({export_query(warehouse, table)}) ORDER BY ALL").fetchall()
     return found
 
 

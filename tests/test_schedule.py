@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import duckdb
+import gleaner
 
 # The shared server's fixtures. (Names from conftest_server are imported inside the tests:
 # imported here, before pytest loads it as a plugin, it would escape assertion rewriting.)
@@ -63,7 +63,7 @@ def test_a_run_triggered_through_the_api_is_executed_by_the_worker(live_server, 
 
     assert ingest_run.state.is_completed(), f"{ingest_run.state!r}\n{(live_server.logs / 'worker.log').read_text()[-4000:]}"
     assert ingest_run.deployment_id == deployment.id and ingest_run.work_pool_name == POOL
-    with duckdb.connect(str(deployment.warehouse_dir / "gleaner.duckdb"), read_only=True) as con:
+    with gleaner.connect(deployment.warehouse_dir) as con:
         dumps = con.execute("SELECT source_file, status FROM dumps ORDER BY source_file").fetchall()
         articles = con.execute("SELECT count(*) FROM articles").fetchone()[0]
         runs = con.execute("SELECT run_id FROM runs").fetchall()
