@@ -101,10 +101,16 @@ def vacuum_snapshots(con: duckdb.DuckDBPyConnection, keep: int) -> Vacuum:
     return Vacuum(keep, len(expired), deleted)
 
 
+def _existing(warehouse_dir: Path) -> Path:
+    if not lake.exists(warehouse_dir):
+        raise lake.WarehouseError(f"{warehouse_dir}: no warehouse here (no {lake.CATALOG_FILE})")
+    return warehouse_dir
+
+
 def rollback(warehouse_dir: Path, run_id: str) -> Rollback:
     """Undo run_id and every run after it (see rollback_to_before); the Parquet export and the
     search index follow."""
-    with writer_lock(warehouse_dir), lake.open_lake(warehouse_dir, read_only=False) as con:
+    with writer_lock(_existing(warehouse_dir)), lake.open_lake(warehouse_dir, read_only=False) as con:
         done = rollback_to_before(con, run_id)
         follow_lake(con, warehouse_dir)
         return done
@@ -113,6 +119,6 @@ def rollback(warehouse_dir: Path, run_id: str) -> Rollback:
 def vacuum(warehouse_dir: Path, keep: int) -> Vacuum:
     """Expire old snapshots (see vacuum_snapshots); the export and the search index first catch
     up with the lake, as they follow it through snapshots that vacuum may expire."""
-    with writer_lock(warehouse_dir), lake.open_lake(warehouse_dir, read_only=False) as con:
+    with writer_lock(_existing(warehouse_dir)), lake.open_lake(warehouse_dir, read_only=False) as con:
         follow_lake(con, warehouse_dir)
         return vacuum_snapshots(con, keep)

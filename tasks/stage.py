@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tasks.dedup import Candidate, author_key, candidate, dedup_author
@@ -31,8 +32,8 @@ from tasks.lake import MEMORY_LIMIT
 from tasks.models import Article, Section, SegmentedDump
 
 #: known(keys): the warehouse's articles whose author_key is one of keys, without their
-#: texts but with their stored fingerprints, as rows ordered by author_key then article_id
-KnownArticleRows = Callable[[list[str]], Iterator[dict]]
+#: texts but with their stored fingerprints, as Arrow record batches
+KnownArticleRows = Callable[[list[str]], Iterator[pa.RecordBatch]]
 #: texts(ids): article_id -> {body, sections} of these stored articles
 StoredTexts = Callable[[list[str]], dict[str, dict]]
 
@@ -201,42 +202,70 @@ class _Writer:
         self.file.close()
 
 
+def _stage_known(stage: Path, rows: Iterator[pa.RecordBatch]) -> None:
+    """The known articles dedup compares with, split in author parts like the occurrences:
+    one query for the run, however many parts it touches."""
+    folder = stage / "known"
+    folder.mkdir(parents=True, exist_ok=True)
+    writers: dict[int, pq.ParquetWriter] = {}
+    try:
+        for batch in rows:
+            parts = pa.array([author_part(key) for key in batch.column("author_key").to_pylist()], pa.int32())
+            for part in set(parts.to_pylist()):
+                if part not in writers:
+                    writers[part] = pq.ParquetWriter(folder / f"part-{part:03d}.parquet", batch.schema)
+                writers[part].write_batch(batch.filter(pc.equal(parts, part)))
+    finally:
+        for writer in writers.values():
+            writer.close()
+
+
+def _known_of_part(stage: Path, part: int) -> dict[str, list[tuple[Article, frozenset[int]]]]:
+    path = stage / "known" / f"part-{part:03d}.parquet"
+    if not path.exists():
+        return {}
+    by_key: dict[str, list[tuple[Article, frozenset[int]]]] = defaultdict(list)
+    for row in sorted(pq.read_table(path).to_pylist(), key=itemgetter("author_key", "article_id")):
+        by_key[row["author_key"]].append((_article(row), frozenset(row["fingerprint"])))
+    return by_key
+
+
 def dedup_stage(stage: Path, known: KnownArticleRows, texts: StoredTexts, excluded: set[str]) -> DedupTotals:
     """Dedup every staged occurrence, except those of the `excluded` dumps, one author key
     at a time; write the article rows to write and every occurrence's id to the stage.
 
-    `known(keys)` streams the warehouse's articles whose author_key is one of `keys`, ordered
-    by author_key then article_id, with their stored fingerprints and without their texts;
-    `texts(ids)` reads the texts of the stored articles a run rewrites without replacing
-    them. The stage is read one part of the authors at a time (author_part), in the order of
-    a single-process run, so memory holds a part's occurrences and one author's known
-    articles."""
+    `known(keys)` streams the warehouse's articles whose author_key is one of `keys` as
+    record batches, with their stored fingerprints and without their texts; it is asked once
+    for every author of the run, and its rows are staged by author part. `texts(ids)` reads
+    the texts of the stored articles a run rewrites without replacing them, once per part.
+    The stage is read one part of the authors at a time (author_part), in the order of a
+    single-process run, so memory holds a part's occurrences and known articles."""
     scratch = scratch_connection(stage)
     articles = _Writer(deduped_articles(stage), ARTICLE_SCHEMA)
     occurrences = _Writer(deduped_occurrences(stage), DEDUPED_OCCURRENCE_SCHEMA)
     totals = DedupTotals()
+    params = {"files": str(stage / "occurrences" / "*" / "*.parquet"), "excluded": sorted(excluded)}
+    parts = sorted((stage / "occurrences").glob("part-*"))
     try:
-        for part in sorted((stage / "occurrences").glob("part-*")):
-            part_rows = sorted(stream_rows(scratch, STAGED_SQL, {"files": str(part / "*.parquet"),
-                                                                  "excluded": sorted(excluded)}), key=_RUN_ORDER)
+        keys = [key for (key,) in scratch.execute(
+            f"SELECT DISTINCT author_key FROM ({STAGED_SQL}) ORDER BY author_key", params).fetchall()] if parts else []
+        _stage_known(stage, known(keys) if keys else iter(()))
+        for part in parts:
+            part_rows = sorted(stream_rows(scratch, STAGED_SQL, params | {"files": str(part / "*.parquet")}),
+                               key=_RUN_ORDER)
             if not part_rows:
                 continue
-            staged = groupby(part_rows, key=itemgetter("author_key"))
-            keys = sorted({row["author_key"] for row in part_rows})
-            known_groups = groupby(known(keys), key=itemgetter("author_key"))
-            known_key, known_rows = next(known_groups, (None, iter(())))
-            for key, rows in staged:
-                while known_key is not None and known_key < key:
-                    known_key, known_rows = next(known_groups, (None, iter(())))
-                author_known = [(_article(r), frozenset(r["fingerprint"])) for r in known_rows] \
-                    if known_key == key else []
+            known_by_key = _known_of_part(stage, int(part.name.removeprefix("part-")))
+            results = []
+            for key, rows in groupby(part_rows, key=itemgetter("author_key")):
                 candidates = [Candidate(_article(r), r["source_sha256"], frozenset(r["fingerprint"]), r["new_id"])
                               for r in rows]
-                result = dedup_author(author_known, candidates)
-                untold = [a for a in result.articles if a.body is None]  # stored, rewritten with its own text
-                stored = texts([a.article_id for a in untold]) if untold else {}
-                for a in untold:
-                    a.body, a.sections = stored[a.article_id]["body"], _sections(stored[a.article_id]["sections"])
+                results.append((key, dedup_author(known_by_key.get(key, []), candidates)))
+            untold = [a for _, result in results for a in result.articles if a.body is None]  # stored, rewritten
+            stored = texts([a.article_id for a in untold]) if untold else {}
+            for a in untold:
+                a.body, a.sections = stored[a.article_id]["body"], _sections(stored[a.article_id]["sections"])
+            for key, result in results:
                 for a in result.articles:
                     articles.add({"article_id": a.article_id, "kind": a.kind, "authors": a.authors,
                                   "published_on": a.published_on, "title": a.title, "category": a.category,

@@ -5,16 +5,8 @@ import duckdb
 import pytest
 
 from tasks.lake import current_snapshot, open_lake
-from tasks.search import (
-    STATE_FILE,
-    SearchError,
-    SearchHit,
-    format_hits,
-    index_dir,
-    register_search,
-    search,
-    sync_search_index,
-)
+from tasks.search import (STATE_FILE, SearchError, SearchHit, format_hits, index_dir, register_search, search,
+                          sync_search_index)
 
 ARTICLES_DDL = """
     CREATE TABLE articles (
