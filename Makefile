@@ -31,4 +31,4 @@ test: setup chromium
 	$(VENV)/bin/python -m pytest
 
 clean:
-	rm -rf $(VENV) warehouse/gleaner.duckdb* warehouse/.gleaner* warehouse/parquet warehouse/data_docs
+	rm -rf $(VENV) warehouse/lake.sqlite* warehouse/lake warehouse/.gleaner* warehouse/parquet warehouse/search warehouse/data_docs

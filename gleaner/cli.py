@@ -138,9 +138,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from flows.ingest import ingest
     from tasks.load import WarehouseBusy
-    from tasks.validate import warm_up_in_background
 
-    warm_up_in_background()  # Great Expectations' import, while Prefect's temporary server starts
     with api_for_workers(runner):
         state = ingest.with_options(task_runner=runner)(
             str(args.raw), str(args.warehouse), profile=args.profile, batch_mb=args.batch_mb, return_state=True)

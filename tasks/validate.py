@@ -136,21 +136,6 @@ def _batch_definition() -> BatchDefinition:
     return asset.add_batch_definition_whole_dataframe("whole_frame")
 
 
-def warm_up() -> None:
-    """Import Great Expectations and build the batch definition the gates use (about 3 s, most
-    of it GX's own imports: scipy.stats among them)."""
-    with _VALIDATION_LOCK:
-        _batch_definition()
-
-
-def warm_up_in_background() -> threading.Thread:
-    """warm_up() in a daemon thread, so that it overlaps with what the caller waits for (the
-    start of Prefect's temporary server) instead of delaying the first gate."""
-    thread = threading.Thread(target=warm_up, name="gx-warm-up", daemon=True)
-    thread.start()
-    return thread
-
-
 def validate_frame(step: str, frame: pd.DataFrame) -> GateResult:
     """Validate `frame` against the suite named `step`; blame failing rows' source files."""
     if frame.empty:  # nothing to check; and a rerun with nothing new need not import GX
