@@ -265,6 +265,7 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
                     deduped = dedup_articles(rows.stage, con, rows.excluded)
 
                 rows.dumps_skipped = len(found.already_loaded)
+                rows.restamped = [(d.source_file, d.sha256, d.bytes, d.modified_ns) for d in found.restamped]
                 rows.articles_new, rows.articles_updated = deduped.new, deduped.updated
                 rows.occurrences = deduped.occurrences
                 rows.dumps = [dump_row(d.dump, "loaded", encoding=d.encoding, articles=d.articles) for d in loaded] \

@@ -71,9 +71,13 @@ def _article_id(article: Article, words: list[str]) -> str:
     return hashlib.sha256(f"{author_key(article.authors)}\x1f{basis}".encode()).hexdigest()[:16]
 
 
+def fingerprint_of(text: str) -> frozenset[int]:
+    """The hashes of the word 4-grams of the text's opening FINGERPRINT_WORDS words."""
+    return _fingerprint(normal_words(text))
+
+
 def fingerprint(article: Article) -> frozenset[int]:
-    """The hashes of the word 4-grams of the article's opening FINGERPRINT_WORDS words."""
-    return _fingerprint(normal_words(article.body))
+    return fingerprint_of(article.body)
 
 
 def article_id(article: Article) -> str:

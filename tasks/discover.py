@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tasks.models import Dump, Quarantine
@@ -33,6 +33,14 @@ class Discovery:
     new: list[Dump]
     already_loaded: list[Dump]
     refused: list[Quarantine]
+
+    @property
+    def restamped(self) -> list[Dump]:
+        """Loaded dumps that had to be hashed (touched, copied, or loaded before times were
+        kept): their rows take the new size and time, so that the next run need not."""
+        return [d for d in self.already_loaded if self.loaded[d.source_file][1:] != (d.bytes, d.modified_ns)]
+
+    loaded: Loaded = field(default_factory=dict, repr=False)
 
 
 def dump_format(path: Path) -> str | None:
@@ -108,7 +116,7 @@ def discover(raw_dir: Path, loaded: Loaded) -> Discovery:
             old.append(found)
         else:
             new.append(found)
-    return Discovery(new, old, refused)
+    return Discovery(new, old, refused, loaded)
 
 
 def batches(dumps: list[Dump], max_bytes: int) -> Iterator[list[Dump]]:

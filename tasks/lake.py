@@ -99,7 +99,8 @@ def create_catalog(warehouse_dir: Path) -> None:
     catalog.close()
 
 
-def _quoted(text: str) -> str:
+def quoted(text: str) -> str:
+    """text as a SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -109,12 +110,12 @@ def attach_statements(warehouse_dir: Path, read_only: bool, snapshot: int | None
     data = warehouse_dir.resolve() / DATA_DIR
     # The catalog records where the data was when it was made; the data is always beside it,
     # so a warehouse folder that was moved or copied reads its own files.
-    options = [f"DATA_PATH {_quoted(str(data) + '/')}", "OVERRIDE_DATA_PATH true"]
+    options = [f"DATA_PATH {quoted(str(data) + '/')}", "OVERRIDE_DATA_PATH true"]
     if snapshot is not None:
         options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
     if read_only or snapshot is not None:
         options.append("READ_ONLY")
-    return [f"ATTACH {_quoted('ducklake:sqlite:' + str(catalog))} AS {LAKE} ({', '.join(options)})", f"USE {LAKE}"]
+    return [f"ATTACH {quoted('ducklake:sqlite:' + str(catalog))} AS {LAKE} ({', '.join(options)})", f"USE {LAKE}"]
 
 
 def open_lake(warehouse_dir: Path, read_only: bool = True, snapshot: int | None = None,

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from tasks import lake
 from tasks.analytics import create_views
+from tasks.dedup import fingerprint_of
 from tasks.stage import FINGERPRINT, deduped_articles, deduped_occurrences, removed_files, stream_rows
 
 LOCK_FILE = ".gleaner.lock"
@@ -125,6 +126,9 @@ class RunRows:
     stage: Path | None = None
     #: dumps whose staged removals must not be loaded (refused after staging, by dedup's gate)
     excluded: set[str] = field(default_factory=set)
+    #: loaded dumps found with another size or time (source_file, sha256, bytes, modified_ns):
+    #: their rows take the new ones
+    restamped: list[tuple[str, str, int, int | None]] = field(default_factory=list)
     dumps_skipped: int = 0
     articles_new: int = 0
     articles_updated: int = 0
@@ -185,9 +189,52 @@ def open_for_run(warehouse_dir: Path, spill_dir: Path) -> Iterator[duckdb.DuckDB
     try:
         create_tables(con)
         con.execute(f"CALL ducklake_delete_orphaned_files('{lake.LAKE}', cleanup_all => true)")
+        if (warehouse_dir / LEGACY_DB_FILE).is_file():
+            migrate_legacy(con, warehouse_dir)
         yield con
     finally:
         con.close()
+
+
+#: the single DuckDB file of Gleaner's earlier warehouses
+LEGACY_DB_FILE = "gleaner.duckdb"
+_FINGERPRINT_BATCH_ROWS = 2048
+
+
+def migrate_legacy(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> None:
+    """Move a warehouse of the earlier layout (one DuckDB file, DIR/gleaner.duckdb) into the
+    lake, as one snapshot of kind 'migration', before the lake holds anything: every table's
+    rows (the columns both have), and a fingerprint computed for each article. The file is
+    then renamed gleaner.duckdb.migrated (kept: delete it once the lake has been checked).
+    A migration killed midway leaves the lake empty and is done again by the next run."""
+    legacy = warehouse_dir / LEGACY_DB_FILE
+    if con.execute("SELECT count(*) FROM dumps").fetchone()[0]:
+        raise lake.WarehouseError(f"{legacy}: a warehouse of the earlier layout beside a lake that already "
+                                  "holds dumps; move one of them away")
+    con.execute(f"ATTACH {lake.quoted(str(legacy))} AS legacy (READ_ONLY)")
+    try:
+        columns = {(t, c) for t, c in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_catalog = 'legacy'"
+        ).fetchall()}
+
+        def copy() -> None:
+            for table, schema in SCHEMA.items():
+                shared = [f'"{f.name}"' for f in schema if (table, f.name) in columns]
+                if shared:
+                    con.execute(f"INSERT INTO {lake.LAKE}.{table} ({', '.join(shared)}) "
+                                f"SELECT {', '.join(shared)} FROM legacy.{table}")
+            reader = con.execute("SELECT article_id, body, run_id FROM legacy.articles").to_arrow_reader(
+                _FINGERPRINT_BATCH_ROWS)
+            for batch in reader:
+                insert_rows(con, "article_fingerprints", [
+                    {"article_id": row["article_id"], "fingerprint": sorted(fingerprint_of(row["body"] or "")),
+                     "run_id": row["run_id"]} for row in batch.to_pylist()])
+            lake.name_snapshot(con, "migration", "migration")
+
+        in_transaction(con, copy)
+    finally:
+        con.execute("DETACH legacy")
+    legacy.rename(legacy.with_name(legacy.name + ".migrated"))
 
 
 def loaded_dumps(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, int, int | None]]:
@@ -264,6 +311,18 @@ def stage_run(con: duckdb.DuckDBPyConnection, rows: RunRows) -> None:
         _execute(con, """INSERT INTO removed_text BY NAME
                        SELECT *, $run_id AS run_id FROM read_parquet($removed)
                        WHERE NOT list_contains($excluded, source_file)""", params)
+    if rows.restamped:
+        restamped = pa.table({name: pa.array(values, kind) for name, values, kind in zip(  # noqa: F841 - by name
+            ("source_file", "source_sha256", "bytes", "modified_ns"), zip(*rows.restamped),
+            (pa.string(), pa.string(), pa.int64(), pa.int64()))})
+        con.execute("""CREATE OR REPLACE TEMP TABLE restamp AS
+                       SELECT d.* REPLACE (r.bytes AS bytes, r.modified_ns AS modified_ns)
+                       FROM dumps d JOIN restamped r USING (source_file, source_sha256) WHERE d.status = 'loaded'""")
+        con.execute("""DELETE FROM dumps WHERE status = 'loaded' AND EXISTS (
+                           SELECT 1 FROM restamped r
+                           WHERE r.source_file = dumps.source_file AND r.source_sha256 = dumps.source_sha256)""")
+        con.execute("INSERT INTO dumps BY NAME SELECT * FROM temp.restamp")
+        con.execute("DROP TABLE temp.restamp")
     redone = pa.table({"source_file": pa.array([d.source_file for d in rows.dumps], pa.string()),
                        "source_sha256": pa.array([d.source_sha256 for d in rows.dumps], pa.string())})
     # A dump refused by an earlier run and tried again keeps one row: the latest outcome.

@@ -85,3 +85,13 @@ def test_batches_are_bounded_by_bytes(tmp_path):
         (tmp_path / f"{i}.txt").write_text("x" * 40)
     sizes = [len(b) for b in batches(discover(tmp_path, {}).new, 100)]
     assert sizes == [2, 2, 1]
+
+
+def test_loaded_dumps_found_with_another_time_are_restamped_and_the_others_not(tmp_path):
+    (tmp_path / "a.txt").write_text("one")
+    (tmp_path / "b.txt").write_text("two")
+    loaded = as_loaded(discover(tmp_path, {}).new)
+    os.utime(tmp_path / "b.txt", ns=(7_000_000_000, 7_000_000_000))
+    again = discover(tmp_path, loaded)
+    assert [d.source_file for d in again.restamped] == ["b.txt"]
+    assert again.restamped[0].modified_ns == 7_000_000_000

@@ -210,3 +210,42 @@ def test_a_relative_warehouse_path_works_like_an_absolute_one(seeds_subset, tmp_
     state, summary = run_ingest(raw.relative_to(tmp_path), "wh")
     assert state.is_completed() and summary.articles_new == 5
     assert (tmp_path / "wh" / "data_docs" / "index.html").exists()
+
+
+def test_a_warehouse_of_the_single_file_layout_is_migrated_into_the_lake(seeds_subset, tmp_path):
+    """A warehouse made by the earlier Gleaner (one DuckDB file, gleaner.duckdb, without the
+    columns and tables added since) becomes the lake's first snapshot; nothing is loaded twice."""
+    from tasks import lake
+    from tasks.load import LEGACY_DB_FILE, SCHEMA
+
+    raw = seeds_subset("000", "001", "002")
+    built = tmp_path / "built"
+    state, _ = run_ingest(raw, built)
+    assert state.is_completed()
+    expected = counts(built)
+    legacy_dir = tmp_path / "legacy"
+    legacy_dir.mkdir()
+    added_since = {"dumps": ["modified_ns"], "runs": ["kind", "rolled_back"]}
+    with gleaner.connect(built) as con:
+        con.execute(f"ATTACH '{legacy_dir / LEGACY_DB_FILE}' AS old")
+        for table in SCHEMA:
+            if table != "article_fingerprints":
+                dropped = ", ".join(added_since.get(table, [])) or "_none_"
+                con.execute(f"CREATE TABLE old.{table} AS SELECT * EXCLUDE ({dropped}) FROM "
+                            f"(SELECT *, NULL AS _none_ FROM {table})")
+        con.execute("DETACH old")
+
+    seeds_subset("003")  # a new dump, and a reprint of 002's article
+    state, summary = run_ingest(raw, legacy_dir)
+    assert state.is_completed()
+    assert (summary.dumps_loaded, summary.dumps_skipped, summary.articles_new) == (1, 3, 1)
+    assert not (legacy_dir / LEGACY_DB_FILE).exists() and (legacy_dir / f"{LEGACY_DB_FILE}.migrated").exists()
+    with gleaner.connect(legacy_dir) as con:
+        kinds = [kind for _, kind, _ in lake.run_snapshots(con)]
+        assert kinds == ["schema", "migration", "ingest"]
+        assert con.execute("SELECT count(*) FROM article_fingerprints").fetchone()[0] == expected["articles"] + 1
+        # the loaded dumps were hashed once and their rows took the files' times
+        assert con.execute("SELECT count(*) FROM dumps WHERE modified_ns IS NULL").fetchone() == (0,)
+    migrated = counts(legacy_dir)
+    assert migrated["articles"] == expected["articles"] + 1
+    assert migrated["article_occurrences"] == expected["article_occurrences"] + 4
