@@ -74,18 +74,25 @@ def build_data_docs(results: list[GateResult], warehouse_dir: Path, run_id: str)
     if not _RUN_ID.fullmatch(run_id):  # it names a directory that may be deleted
         raise ValueError(f"run id {run_id!r} is not a plain file name")
     docs = Path(warehouse_dir) / DOCS_DIR
+    # GX renders the whole site, static files and suite pages included, into a scratch folder;
+    # only what differs is copied into the docs, so a run writes its own pages, not the site.
+    scratch = Path(warehouse_dir) / f".{DOCS_DIR}-build"
+    shutil.rmtree(scratch, ignore_errors=True)
     run_time = datetime.now(timezone.utc)
     _drop_pages(docs, run_id)  # a rebuild of the run replaces its pages
-    context = _docs_context(docs)
-    checks = _add_validations(context, results, run_id, run_time)
-    context.build_data_docs(site_names=[SITE_NAME], build_index=False)
-
-    suites = sorted(context.suites.all(), key=_pipeline_order)
-    pages = [f"expectations/{suite.name}.html" for suite in suites] + [c["page"] for c in checks if c["page"]]
-    for page in pages:
-        if not (docs / page).is_file():
-            raise DocsError(f"Great Expectations rendered no {page} (see its log)")
-        _localise(docs / page, docs)
+    try:
+        context = _docs_context(scratch)
+        checks = _add_validations(context, results, run_id, run_time)
+        context.build_data_docs(site_names=[SITE_NAME], build_index=False)
+        suites = sorted(context.suites.all(), key=_pipeline_order)
+        pages = [f"expectations/{suite.name}.html" for suite in suites] + [c["page"] for c in checks if c["page"]]
+        for page in pages:
+            if not (scratch / page).is_file():
+                raise DocsError(f"Great Expectations rendered no {page} (see its log)")
+            _localise(scratch / page, scratch)
+        _copy_changed(scratch, docs)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     runs = _record_run(docs, {"run_id": run_id, "run_time": run_time.isoformat(timespec="seconds"), "checks": checks})
     index = docs / INDEX_PAGE
     _write_atomic(index, _index_html(runs, [(suite.name, len(suite.expectations)) for suite in suites]))
@@ -164,6 +171,19 @@ def _localise(page: Path, docs: Path) -> None:
     text = _REMOTE_CSS_URL.sub("none", text)
     text = _STATIC_REF.sub(lambda m: f"{m[1]}{root}/static/", text)
     page.write_text(text, encoding="utf-8")
+
+
+def _copy_changed(source: Path, target: Path) -> None:
+    """Every file of source into target, where it is missing or its content differs."""
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        destination = target / path.relative_to(source)
+        data = path.read_bytes()
+        if destination.is_file() and destination.read_bytes() == data:
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(f".{destination.name}.partial")
+        partial.write_bytes(data)
+        os.replace(partial, destination)
 
 
 def _drop_pages(docs: Path, run_id: str) -> None:

@@ -155,6 +155,20 @@ def test_docs_keep_the_last_runs(tmp_path: Path, results, monkeypatch) -> None:
     assert "run-2" not in index.read_text(encoding="utf-8")
 
 
+def test_a_later_run_writes_its_own_pages_and_leaves_the_rest_of_the_site_as_it_was(tmp_path: Path,
+                                                                                   results) -> None:
+    docs = report.build_data_docs(results[:3], tmp_path, "run-1").parent
+    before = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in docs.rglob("*") if p.is_file()}
+    report.build_data_docs(results[:3], tmp_path, "run-2")
+    after = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in docs.rglob("*") if p.is_file()}
+    rewritten = {p.relative_to(docs).parts[0] for p in before if after.get(p) != before[p]}
+    new = {p.relative_to(docs).parts[:2] for p in set(after) - set(before)}
+    # GX puts a new random id in every suite page it renders: those few pages are written again
+    assert rewritten <= {report.INDEX_PAGE, report.MANIFEST, "expectations"}  # static files untouched
+    assert new and all(parts[0] == "validations" for parts in new)
+    assert not any(tmp_path.glob(".*build"))
+
+
 def test_run_id_must_be_a_plain_file_name(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="file name"):
         report.build_data_docs([], tmp_path, "../elsewhere")
