@@ -265,13 +265,11 @@ def core_child(raw: Path, out: Path, profile_html: Path | None) -> None:
     profile = load_profile("caci")
     import_s = time.perf_counter() - t_import
     dumps = []
-    found = walk_files(raw)
-    if isinstance(found, tuple):  # newer discover: (paths, refusals of unreadable folders)
-        found = found[0]
-    for path in found:
+    found, _ = walk_files(raw)
+    for source_file, path in found:
         fmt = dump_format(path)
         if fmt:
-            dumps.append(Dump(path.relative_to(raw).as_posix(), path, "", path.stat().st_size, fmt))
+            dumps.append(Dump(source_file, path, "", path.stat().st_size, fmt))
 
     profiler = None
     if profile_html:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,7 @@ def dump_format(path: Path) -> str | None:
     """'txt', 'html', 'txt.gz' or 'html.gz'; None for anything else."""
     name = path.name.lower()
     gz = name.endswith(".gz")
-    fmt = FORMATS.get(Path(name[:-3] if gz else name).suffix)
+    fmt = FORMATS.get(os.path.splitext(name[:-3] if gz else name)[1])
     if fmt is None:
         return None
     return f"{fmt}.gz" if gz else fmt
@@ -61,9 +62,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def walk_files(raw_dir: Path) -> tuple[list[Path], list[Quarantine]]:
-    """Every file below raw_dir, sorted by relative path, without following directory links;
-    and a refusal for each folder that cannot be listed (its files would go unaccounted)."""
+def walk_files(raw_dir: Path) -> tuple[list[tuple[str, Path]], list[Quarantine]]:
+    """Every file below raw_dir with its path relative to it ('/'-separated), sorted by that,
+    without following directory links; and a refusal for each folder that cannot be listed
+    (its files would go unaccounted)."""
     unlisted: list[Quarantine] = []
 
     def refuse(error: OSError) -> None:
@@ -72,25 +74,35 @@ def walk_files(raw_dir: Path) -> tuple[list[Path], list[Quarantine]]:
         reason = f"a folder that cannot be read: {error.strerror or error}; its files were not seen"
         unlisted.append(Quarantine(Dump(source, folder, "", 0, "folder"), "discover", reason))
 
-    found = [Path(root) / name for root, _, files in os.walk(raw_dir, onerror=refuse) for name in files]
-    return sorted(found, key=lambda p: p.relative_to(raw_dir).as_posix()), unlisted
+    found = []
+    for root, _, files in os.walk(raw_dir, onerror=refuse):
+        folder = Path(root)
+        below = os.path.relpath(root, raw_dir).replace(os.sep, "/")
+        found += [(name if below == "." else f"{below}/{name}", folder / name) for name in files]
+    return sorted(found), unlisted
 
 
-def inspect_file(path: Path, raw_dir: Path, loaded: Loaded | None = None) -> Dump | Quarantine:
-    """The dump at path, hashed unless `loaded` holds it with the same size and time."""
-    source_file = path.relative_to(raw_dir).as_posix()
+def inspect_file(path: Path, raw_dir: Path, loaded: Loaded | None = None,
+                 source_file: str | None = None) -> Dump | Quarantine:
+    """The dump at path (source_file: its path relative to raw_dir), hashed unless `loaded`
+    holds it with the same size and time."""
+    source_file = source_file or path.relative_to(raw_dir).as_posix()
     fmt = dump_format(path) or "unknown"
     size = 0
     try:
-        real = path.resolve(strict=True)
-        if not real.is_relative_to(raw_dir.resolve()):
+        status = path.lstat()
+        # A regular file the walk found is inside raw_dir; only a link needs resolving (which
+        # costs a system call per folder of its path: most of a rerun's time, were it done always).
+        real = path if stat.S_ISREG(status.st_mode) else path.resolve(strict=True)
+        if real is not path:
+            status = real.stat()
+        if real is not path and not real.is_relative_to(raw_dir.resolve()):
             reason = "a link that leads outside --raw; not followed"
-        elif not real.is_file():
+        elif not stat.S_ISREG(status.st_mode):
             reason = "not a regular file"
         elif fmt == "unknown":
             reason = f"not a dump: unsupported file type {path.suffix or '(none)'!r}; expected .txt, .html or .htm, optionally .gz"
         else:
-            status = real.stat()
             size = status.st_size
             known = (loaded or {}).get(source_file)
             if known is not None and known[1:] == (size, status.st_mtime_ns):
@@ -108,8 +120,8 @@ def discover(raw_dir: Path, loaded: Loaded) -> Discovery:
     new: list[Dump] = []
     old: list[Dump] = []
     paths, refused = walk_files(raw_dir)
-    for path in paths:
-        found = inspect_file(path, raw_dir, loaded)
+    for source_file, path in paths:
+        found = inspect_file(path, raw_dir, loaded, source_file)
         if isinstance(found, Quarantine):
             refused.append(found)
         elif found.source_file in loaded and loaded[found.source_file][0] == found.sha256:
