@@ -34,7 +34,10 @@ FINGERPRINT_WORDS = 400  # the opening of a text identifies it; the rest adds co
 ID_WORDS = 64
 SAME_ARTICLE_OVERLAP = 0.5
 _PRIME = 1_000_003
-_HASH_MASK = (1 << 63) - 1  # a non-negative int64, as Parquet stores it
+# A non-negative int32: stored for every article (article_fingerprints), 4 bytes a shingle.
+# Two different shingles of one author's texts share a hash once in about 2^31 / 400^2 pairs
+# of texts: too rare to move an overlap of half the shingles.
+_HASH_MASK = (1 << 31) - 1
 _WORD = re.compile(r"\w+")
 
 

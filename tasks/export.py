@@ -1,4 +1,5 @@
-"""Export: every table's rows as plain Parquet files, for engines other than DuckDB.
+"""Export: every table's rows as plain Parquet files, for engines other than DuckDB (all but
+article_fingerprints, dedup's own).
 
 The lake's own data files are Parquet too, but what a snapshot holds takes its catalog to
 know (which files, and which rows of them later delete files removed). The export is the
@@ -32,7 +33,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks import lake
-from tasks.load import SCHEMA
+from tasks.load import SCHEMA as LAKE_SCHEMA
+
+#: every table but dedup's fingerprints, which only dedup reads
+SCHEMA = {table: schema for table, schema in LAKE_SCHEMA.items() if table != "article_fingerprints"}
 
 EXPORT_DIR = "parquet"
 ROW_ID = "_row"

@@ -33,8 +33,8 @@ import duckdb
 CATALOG_FILE = "lake.sqlite"
 DATA_DIR = "lake"
 LAKE = "lake"  # the name the lake is attached under in every connection
-#: DuckDB's memory per connection: beyond it, joins and sorts spill to disk (by default DuckDB
-#: would take 80% of the machine's memory, and a run's memory would follow its size)
+#: DuckDB's memory for a run's connection: beyond it, joins and sorts spill to disk (by default
+#: DuckDB would take 80% of the machine's memory, and a run's memory would follow its size)
 MEMORY_LIMIT = "512MB"
 
 #: extension name DuckDB loads -> (wheel package, file in it); the sqlite wheel's file must be
@@ -79,10 +79,9 @@ def extension_directory() -> Path:
 
 
 def config() -> dict:
-    """DuckDB settings of every Gleaner connection: bounded memory, extensions from the wheels
-    and never downloaded."""
-    return {"memory_limit": MEMORY_LIMIT, "extension_directory": str(extension_directory()),
-            "autoinstall_known_extensions": False}
+    """DuckDB settings of every Gleaner connection: extensions from the wheels, never
+    downloaded."""
+    return {"extension_directory": str(extension_directory()), "autoinstall_known_extensions": False}
 
 
 def exists(warehouse_dir: Path) -> bool:
@@ -126,7 +125,11 @@ def open_lake(warehouse_dir: Path, read_only: bool = True, snapshot: int | None 
         raise WarehouseError(f"{warehouse_dir}: no warehouse here (no {CATALOG_FILE})")
     if not read_only and not exists(warehouse_dir):
         create_catalog(warehouse_dir)
-    settings = config() | ({"temp_directory": str(spill_dir)} if spill_dir else {})
+    # A run's connection has bounded memory and spills to its stage; a reader's has DuckDB's
+    # defaults (80% of the machine's memory): an analyst's query is not a run's.
+    settings = config() | ({"memory_limit": MEMORY_LIMIT, "temp_directory": str(spill_dir)} if spill_dir else {})
+    if not read_only:  # the lake's row groups are bounded in bytes, which DuckDB allows only so
+        settings["preserve_insertion_order"] = False
     con = duckdb.connect(config=settings)
     try:
         for statement in attach_statements(warehouse_dir, read_only, snapshot):

@@ -28,6 +28,11 @@ from tasks.dedup import fingerprint_of
 from tasks.stage import FINGERPRINT, deduped_articles, deduped_occurrences, removed_files, stream_rows
 
 LOCK_FILE = ".gleaner.lock"
+#: DuckLake's options for a new lake: every row in its Parquet files, none in its catalog (no
+#: data inlining); row groups small enough that a writer holds one within the run's memory
+#: (by default one row group of fingerprints at 1 GB took 390 MB); files of at most 128 MB
+LAKE_OPTIONS = {"data_inlining_row_limit": 0, "parquet_row_group_size": 16384,
+                "parquet_row_group_size_bytes": "32MB", "target_file_size": "128MB"}
 _KNOWN_BATCH_ROWS = 4096
 Outcome = TypeVar("Outcome")
 
@@ -81,7 +86,7 @@ SCHEMA: dict[str, pa.Schema] = {
 _DUCKDB_TYPES = {
     pa.string(): "VARCHAR", pa.list_(pa.string()): "VARCHAR[]", pa.date32(): "DATE", pa.int32(): "INTEGER",
     pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN", pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
-    FINGERPRINT: "BIGINT[]",
+    FINGERPRINT: "INTEGER[]",
 }
 
 
@@ -153,8 +158,8 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
         statements += [f'ALTER TABLE {table} ADD COLUMN "{f.name}" {_DUCKDB_TYPES[f.type]}'
                        for f in schema if (table, f.name) not in present]
     if "articles" not in tables:
-        # Every row in the lake's Parquet files, none in its catalog (DuckLake's data inlining)
-        con.execute(f"CALL {lake.LAKE}.set_option('data_inlining_row_limit', 0)")
+        for option, value in LAKE_OPTIONS.items():
+            con.execute(f"CALL {lake.LAKE}.set_option('{option}', {lake.quoted(str(value))})")
     if statements or create_views(con, dry_run=True):
         con.execute("BEGIN TRANSACTION")
         for statement in statements:

@@ -38,7 +38,7 @@ KnownArticleRows = Callable[[list[str]], Iterator[pa.RecordBatch]]
 StoredTexts = Callable[[list[str]], dict[str, dict]]
 
 STAGE_DIR = ".gleaner-stage"
-FINGERPRINT = pa.list_(pa.int64())
+FINGERPRINT = pa.list_(pa.int32())
 #: parts the staged occurrences are split in by author (dedup reads one part at a time)
 AUTHOR_PARTS = 64
 

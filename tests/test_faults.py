@@ -32,8 +32,7 @@ import tantivy
 from conftest import REPO, SEEDS
 from gleaner import connect as open_warehouse
 from tasks import lake
-from tasks.export import export_query, exported_snapshot
-from tasks.load import SCHEMA
+from tasks.export import SCHEMA, export_query, exported_snapshot
 from tasks.search import STATE_FILE, index_dir
 
 CONTRACT_TABLES = ("articles", "article_sections", "article_occurrences", "removed_text", "dumps")
