@@ -327,6 +327,22 @@ def core_child(raw: Path, out: Path, profile_html: Path | None) -> None:
 _BATCH_STEPS: dict[str, list[float]] = {}  # step -> [wall s, CPU s of this process, calls]
 
 
+def _timed(store: dict[str, list[float]], key, fn):
+    """fn, adding its wall and CPU seconds and one call to store[key] (key may be a function of
+    the call's arguments)."""
+    def wrapper(*args, **kwargs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            name = key(args) if callable(key) else key
+            entry = store.setdefault(name, [0.0, 0.0, 0])
+            entry[0] += time.perf_counter() - t0
+            entry[1] += time.process_time() - c0
+            entry[2] += 1
+    return wrapper
+
+
 def _patch_batch_steps() -> None:
     """Time the steps process_batch calls, by replacing the names it looks up (once per process)."""
     import tasks.batch as batch_module
@@ -337,17 +353,7 @@ def _patch_batch_steps() -> None:
         return
 
     def timed(key, fn):
-        def wrapper(*args, **kwargs):
-            t0, c0 = time.perf_counter(), time.process_time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                name = key(args) if callable(key) else key
-                entry = _BATCH_STEPS.setdefault(name, [0.0, 0.0, 0])
-                entry[0] += time.perf_counter() - t0
-                entry[1] += time.process_time() - c0
-                entry[2] += 1
-        return wrapper
+        return _timed(_BATCH_STEPS, key, fn)
 
     batch_module.extract_dump = timed("extract", batch_module.extract_dump)
     batch_module.clean_dump = timed("clean", batch_module.clean_dump)
@@ -398,16 +404,7 @@ def _patch_follow() -> None:
         return
 
     def timed(name, fn):
-        def wrapper(*args, **kwargs):
-            t0, c0 = time.perf_counter(), time.process_time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                entry = _FOLLOW_PARTS.setdefault(name, [0.0, 0.0, 0])
-                entry[0] += time.perf_counter() - t0
-                entry[1] += time.process_time() - c0
-                entry[2] += 1
-        return wrapper
+        return _timed(_FOLLOW_PARTS, name, fn)
 
     followers.export_changes = timed("Parquet export (export_changes)", followers.export_changes)
     followers.sync_search_index = timed("search index (sync_search_index)", followers.sync_search_index)
@@ -434,9 +431,8 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
     from tasks.batch import split_by_gate
     from tasks.discover import batches, discover
     from tasks.followers import follow_lake
-    from tasks.load import (DqRow, DumpRow, RunRows, article_texts, in_transaction, known_articles, loaded_dumps,
-                            open_for_run, record_run, stage_run, writer_lock)
-    from tasks.models import Quarantine
+    from tasks.load import (RunRows, StoredArticles, dq_row, dump_row, in_transaction, loaded_dumps, open_for_run,
+                            quarantine_row, record_run, refuse_load, stage_run, writer_lock)
     from tasks.profile import DEFAULT_PROFILE, load_profile
     import_s = time.perf_counter() - t_import
     prefect_at_import = "prefect" in sys.modules  # should stay False: then no Prefect code runs here
@@ -474,31 +470,6 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
             cpu[self.name] += time.process_time() - self.c0
 
     # the flow's helpers (flows/ingest.py), which cannot be imported without Prefect
-    def dq_row(g) -> DqRow:
-        return DqRow(g.step, g.suite, g.success, g.evaluated, g.failed, g.details)
-
-    def dump_row(dump, status, reason=None, encoding=None, articles=0) -> DumpRow:
-        return DumpRow(dump.source_file, dump.sha256, dump.bytes, dump.format, status, reason, encoding, articles,
-                       dump.modified_ns)
-
-    def quarantine_row(q) -> DumpRow:
-        return dump_row(q.dump, "quarantined", f"{q.step}: {q.reason}")
-
-    def refuse_load(con, rows, loaded, load_gate, quarantined) -> list:
-        reasons = "; ".join(sorted({r for rs in load_gate.failures.values() for r in rs})) or "load gate failed"
-        refused = [Quarantine(d.dump, "load", reasons) for d in loaded]
-        rows.dq.append(dq_row(load_gate))
-        rows.stage = None
-        rows.articles_new = rows.articles_updated = rows.occurrences = 0
-        rows.dumps = [quarantine_row(q) for q in quarantined + refused]
-
-        def write_refusal() -> None:
-            stage_run(con, rows)
-            record_run(con, rows)
-
-        in_transaction(con, write_refusal)
-        return refused
-
     profile = DEFAULT_PROFILE
     started, cpu_started = time.perf_counter(), time.process_time()
     profile_start()
@@ -567,8 +538,7 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
 
                 def dedup():
                     with timed("dedup (dedup_stage)"):
-                        return stage_module.dedup_stage(rows.stage, lambda keys: known_articles(con, keys),
-                                                        lambda ids: article_texts(con, ids), rows.excluded)
+                        return stage_module.dedup_stage(rows.stage, StoredArticles(con), rows.excluded)
 
                 totals = dedup()
                 with timed("gate dedup"):

@@ -32,8 +32,8 @@ from tasks import report, validate
 from tasks.batch import BatchOutcome, LoadedDump, process_batch, split_by_gate
 from tasks.discover import Discovery, batches, discover
 from tasks.followers import Followed, follow_lake
-from tasks.load import (DqRow, DumpRow, RunRows, article_texts, in_transaction, known_articles, loaded_dumps,
-                        open_for_run, record_run, stage_run, writer_lock)
+from tasks.load import (RunRows, StoredArticles, dq_row, dump_row, in_transaction, loaded_dumps, open_for_run,
+                        quarantine_row, record_run, refuse_load, stage_run, writer_lock)
 from tasks.models import Dump, Quarantine
 from tasks.profile import DEFAULT_PROFILE, load_profile
 from tasks.stage import DedupTotals, clear_stages, dedup_stage, deduped, removed_by_category, start_stage
@@ -83,8 +83,7 @@ def process_dumps(dumps: list[Dump], profile: str, batch_no: int, stage_folder: 
 
 @task(name="dedup", cache_policy=NO_CACHE)
 def dedup_articles(stage_folder: Path, con: duckdb.DuckDBPyConnection, excluded: set[str]) -> DedupTotals:
-    totals = dedup_stage(stage_folder, lambda keys: known_articles(con, keys), lambda ids: article_texts(con, ids),
-                         excluded)
+    totals = dedup_stage(stage_folder, StoredArticles(con), excluded)
     get_run_logger().info("dedup: %d occurrences, %d new articles, %d updated", totals.occurrences,
                           totals.new, totals.updated)
     return totals
@@ -155,39 +154,6 @@ class Progress:
         rate = self.bytes / 1e6 / max(time.monotonic() - self.started, 1e-9)
         return (f"progress: {self.dumps}/{self.total_dumps} dumps, "
                 f"{self.bytes / 1e6:.1f}/{self.total_bytes / 1e6:.1f} MB, {rate:.1f} MB/s")
-
-
-def dq_row(result: validate.GateResult) -> DqRow:
-    return DqRow(result.step, result.suite, result.success, result.evaluated, result.failed, result.details)
-
-
-def dump_row(dump: Dump, status: str, reason: str | None = None, encoding: str | None = None,
-             articles: int = 0) -> DumpRow:
-    return DumpRow(dump.source_file, dump.sha256, dump.bytes, dump.format, status, reason, encoding, articles,
-                   dump.modified_ns)
-
-
-def quarantine_row(q: Quarantine) -> DumpRow:
-    return dump_row(q.dump, "quarantined", f"{q.step}: {q.reason}")
-
-
-def refuse_load(con: duckdb.DuckDBPyConnection, rows: RunRows, loaded: list[LoadedDump],
-                load_gate: validate.GateResult, quarantined: list[Quarantine]) -> list[Quarantine]:
-    """After the load gate refused the run: keep none of its rows, quarantine every dump it
-    read with the gate's reasons, and record that (dumps, dq_results, runs)."""
-    reasons = "; ".join(sorted({r for rs in load_gate.failures.values() for r in rs})) or "load gate failed"
-    refused = [Quarantine(d.dump, "load", reasons) for d in loaded]
-    rows.dq.append(dq_row(load_gate))
-    rows.stage = None
-    rows.articles_new = rows.articles_updated = rows.occurrences = 0
-    rows.dumps = [quarantine_row(q) for q in quarantined + refused]
-
-    def write_refusal() -> None:
-        stage_run(con, rows)
-        record_run(con, rows)
-
-    in_transaction(con, write_refusal)
-    return refused
 
 
 def summarise(rows: RunRows, warehouse: Path, found: Discovery, quarantined: list[Quarantine],

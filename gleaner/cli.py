@@ -239,38 +239,46 @@ def search_command(args: argparse.Namespace) -> int:
         return _fail(exc)
     if args.json:
         print(json.dumps([asdict(hit) for hit in hits]))
+    elif hits:
+        with lake.open_lake(args.warehouse) as con:  # each hit's title and date, as the lake has them
+            rows = con.execute("SELECT article_id, title, published_on FROM articles WHERE article_id IN "
+                               "(SELECT unnest($ids))", {"ids": [hit.article_id for hit in hits]}).fetchall()
+        print(format_hits(hits, {aid: {"title": title, "published_on": day} for aid, title, day in rows}))
     else:
-        print(format_hits(hits) if hits else f"no article matches {args.terms!r}")
+        print(f"no article matches {args.terms!r}")
+    return EXIT_OK
+
+
+def _change_history(change, report) -> int:
+    """Run a change of the warehouse's history (it takes the writer lock) and report it."""
+    from tasks import lake
+    from tasks.load import WarehouseBusy
+
+    try:
+        done = change()
+    except (lake.WarehouseError, WarehouseBusy) as exc:
+        return _fail(exc)
+    print(report(done))
     return EXIT_OK
 
 
 def rollback_command(args: argparse.Namespace) -> int:
-    from tasks import lake
     from tasks.history import rollback
-    from tasks.load import WarehouseBusy
 
-    try:
-        done = rollback(args.warehouse, args.run_id)
-    except (lake.WarehouseError, WarehouseBusy) as exc:
-        return _fail(exc)
-    print(f"rolled back {len(done.rolled_back)} run(s): {', '.join(done.rolled_back) or 'none'}; "
-          f"the warehouse holds the data of snapshot {done.restored_snapshot} again "
-          f"(recorded as run {done.rollback_id}); their dumps are new to the next run")
-    return EXIT_OK
+    return _change_history(
+        lambda: rollback(args.warehouse, args.run_id),
+        lambda done: f"rolled back {len(done.rolled_back)} run(s): {', '.join(done.rolled_back) or 'none'}; "
+                     f"the warehouse holds the data of snapshot {done.restored_snapshot} again (recorded as run "
+                     f"{done.rollback_id}); their dumps are new to the next run")
 
 
 def vacuum_command(args: argparse.Namespace) -> int:
-    from tasks import lake
     from tasks.history import vacuum
-    from tasks.load import WarehouseBusy
 
-    try:
-        done = vacuum(args.warehouse, args.keep)
-    except (lake.WarehouseError, WarehouseBusy) as exc:
-        return _fail(exc)
-    print(f"kept the last {done.kept_runs} run(s); expired {done.expired_snapshots} snapshot(s), "
-          f"deleted {done.files_deleted} file(s)")
-    return EXIT_OK
+    return _change_history(
+        lambda: vacuum(args.warehouse, args.keep),
+        lambda done: f"kept the last {done.kept_runs} run(s); expired {done.expired_snapshots} snapshot(s), "
+                     f"deleted {done.files_deleted} file(s)")
 
 
 COMMANDS = {"run": run, "sql": sql_command, "search": search_command, "rollback": rollback_command,

@@ -134,12 +134,15 @@ class DedupResult:
 @dataclass(frozen=True)
 class Candidate:
     """An occurrence to place (source_file and ordinal set), with what placing it needs:
-    its fingerprint and the id it gets if it is a new article."""
+    its fingerprint and the id it gets if it is a new article. known_matches: the known
+    articles (ids) the warehouse found it the same as, when the warehouse compared its
+    fingerprint with theirs (None: compare here)."""
 
     article: Article
     source_sha256: str
     fingerprint: frozenset[int]
     new_id: str
+    known_matches: frozenset[str] | None = None
 
 
 def candidate(article: Article, source_sha256: str) -> Candidate:
@@ -156,7 +159,13 @@ def dedup_author(known: list[tuple[Article, frozenset[int]]], candidates: Iterab
     touched: dict[str, Article] = {}
     for cand in candidates:
         occ, fp = cand.article, cand.fingerprint
-        match = next((c for c, fc in pool if same_article(occ, fp, c, fc)), None)
+
+        def same(c: Article, fc: frozenset[int]) -> bool:
+            if cand.known_matches is not None and fp and fc and c.article_id in stored:
+                return c.article_id in cand.known_matches  # compared in the warehouse
+            return same_article(occ, fp, c, fc)
+
+        match = next((c for c, fc in pool if same(c, fc)), None)
         if match is None:
             match = copy.copy(occ)
             match.article_id = cand.new_id

@@ -111,11 +111,21 @@ def _export_base(con: duckdb.DuckDBPyConnection, folder: Path, snapshot: int) ->
         shutil.rmtree(path)
 
 
+def _changed_tables(con: duckdb.DuckDBPyConnection, snapshot: int) -> set[str]:
+    """The tables whose rows the snapshot changed (the catalog lists them by table id)."""
+    changes = con.execute(f"SELECT changes FROM {lake.LAKE}.snapshots() WHERE snapshot_id = $snapshot",
+                          {"snapshot": snapshot}).fetchone()[0] or {}
+    ids = set(changes.get("tables_inserted_into", [])) | set(changes.get("tables_deleted_from", []))
+    return {name for name, table_id in con.execute(
+        f"SELECT table_name, table_id FROM ducklake_table_info('{lake.LAKE}')").fetchall() if str(table_id) in ids}
+
+
 def _export_snapshot(con: duckdb.DuckDBPyConnection, folder: Path, snapshot: int, name: str) -> None:
     changes = f"FROM {lake.LAKE}.table_changes($table, {snapshot}, {snapshot})"
+    changed = _changed_tables(con, snapshot)
 
     def fill(into: Path) -> None:
-        for table in SCHEMA:
+        for table in (t for t in SCHEMA if t in changed):
             params = {"table": table}
             _write(con, f"SELECT {_columns(table)}, rowid AS {ROW_ID} {changes} WHERE change_type = 'insert'",
                    params, into / f"{table}.parquet")

@@ -17,15 +17,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 import pyarrow as pa
 
 from tasks import lake
 from tasks.analytics import create_views
-from tasks.dedup import fingerprint_of
+from tasks.dedup import SAME_ARTICLE_OVERLAP, fingerprint_of
+from tasks.models import Dump, Quarantine
 from tasks.stage import FINGERPRINT, deduped_articles, deduped_occurrences, removed_files, stream_rows
+
+if TYPE_CHECKING:
+    from tasks.batch import LoadedDump
+    from tasks.validate import GateResult
 
 LOCK_FILE = ".gleaner.lock"
 #: DuckLake's options for a new lake: every row in its Parquet files, none in its catalog (no
@@ -248,13 +253,29 @@ def loaded_dumps(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, int, in
         "SELECT source_file, source_sha256, bytes, modified_ns FROM dumps WHERE status = 'loaded'").fetchall()}
 
 
-#: what dedup needs of the warehouse's articles by some authors: everything but the texts,
-#: and each article's stored fingerprint (computed once, when the article was written)
+#: the stored articles each staged occurrence of the same authors overlaps enough to be
+#: (tasks/dedup.py: same_article), found by joining their fingerprints' hashes: a run reads
+#: the stored fingerprints of its authors in DuckDB, and only the articles it matches in Python
+KNOWN_MATCHES_SQL = """
+WITH staged AS (
+    SELECT author_key, batch_no, dump_no, ordinal, len(fingerprint) AS size, unnest(fingerprint) AS hash
+    FROM read_parquet($files) WHERE NOT list_contains($excluded, source_file) AND len(fingerprint) > 0),
+stored AS (
+    SELECT a.author_key, f.article_id, len(f.fingerprint) AS size, unnest(f.fingerprint) AS hash
+    FROM article_fingerprints f JOIN articles a USING (article_id)
+    WHERE a.author_key IN (SELECT unnest($keys)) AND len(f.fingerprint) > 0)
+SELECT s.author_key, s.batch_no, s.dump_no, s.ordinal, k.article_id
+FROM staged s JOIN stored k USING (author_key, hash)
+GROUP BY s.author_key, s.batch_no, s.dump_no, s.ordinal, k.article_id, s.size, k.size
+HAVING count(*) >= $overlap * least(s.size, k.size)"""
+
+#: what dedup needs of those articles, and of the stored articles without text (whose
+#: fingerprint is empty: compared by date and title): everything but the texts
 KNOWN_SQL = """
 SELECT a.article_id, a.kind, a.authors, a.published_on, a.title, a.category, a.lede, a.bio, a.word_count,
        a.author_key, f.fingerprint
 FROM articles a JOIN article_fingerprints f USING (article_id)
-WHERE a.author_key IN (SELECT unnest($keys))"""
+WHERE a.article_id IN (SELECT unnest($ids)) OR (a.author_key IN (SELECT unnest($keys)) AND len(f.fingerprint) = 0)"""
 
 TEXTS_SQL = """
 WITH chosen AS (SELECT article_id, body FROM articles WHERE article_id IN (SELECT unnest($ids))),
@@ -264,15 +285,26 @@ sections AS (
 SELECT c.article_id, c.body, s.sections FROM chosen c LEFT JOIN sections s USING (article_id)"""
 
 
-def known_articles(con: duckdb.DuckDBPyConnection, author_keys: list[str]) -> Iterator[pa.RecordBatch]:
-    """The warehouse's articles by these authors, without their texts, as record batches
-    (for dedup; unordered: a sort of rows this wide does not spill)."""
-    return con.execute(KNOWN_SQL, {"keys": author_keys}).to_arrow_reader(_KNOWN_BATCH_ROWS)
+class StoredArticles:
+    """The warehouse's articles as dedup asks for them (tasks/stage.py: KnownArticles), read
+    through the run's connection."""
 
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
 
-def article_texts(con: duckdb.DuckDBPyConnection, article_ids: list[str]) -> dict[str, dict]:
-    """article_id -> {body, sections} of these stored articles (dedup rewrites them)."""
-    return {row["article_id"]: row for row in stream_rows(con, TEXTS_SQL, {"ids": article_ids})}
+    def matches(self, occurrences: str, excluded: list[str], keys: list[str]) -> list[tuple]:
+        """(author_key, batch_no, dump_no, ordinal, article_id): each staged occurrence (files
+        `occurrences`, less the excluded dumps') and a stored article it is a copy of."""
+        return self.con.execute(KNOWN_MATCHES_SQL, {"files": occurrences, "excluded": excluded, "keys": keys,
+                                                    "overlap": SAME_ARTICLE_OVERLAP}).fetchall()
+
+    def stubs(self, keys: list[str], ids: list[str]) -> Iterator[pa.RecordBatch]:
+        """The articles `ids`, and those of these authors without text, without their texts."""
+        return self.con.execute(KNOWN_SQL, {"keys": keys, "ids": ids}).to_arrow_reader(_KNOWN_BATCH_ROWS)
+
+    def texts(self, ids: list[str]) -> dict[str, dict]:
+        """article_id -> {body, sections} of these articles (dedup rewrites them)."""
+        return {row["article_id"]: row for row in stream_rows(self.con, TEXTS_SQL, {"ids": ids})}
 
 
 def _arrow(table: str, rows: list[dict]) -> pa.Table:
@@ -339,6 +371,39 @@ def stage_run(con: duckdb.DuckDBPyConnection, rows: RunRows) -> None:
         {"source_file": d.source_file, "source_sha256": d.source_sha256, "bytes": d.bytes, "format": d.format,
          "status": d.status, "reason": d.reason, "encoding": d.encoding, "articles": d.articles,
          "modified_ns": d.modified_ns, "run_id": rows.run_id, "processed_at": now} for d in rows.dumps])
+
+
+def dq_row(result: GateResult) -> DqRow:
+    return DqRow(result.step, result.suite, result.success, result.evaluated, result.failed, result.details)
+
+
+def dump_row(dump: Dump, status: str, reason: str | None = None, encoding: str | None = None,
+             articles: int = 0) -> DumpRow:
+    return DumpRow(dump.source_file, dump.sha256, dump.bytes, dump.format, status, reason, encoding, articles,
+                   dump.modified_ns)
+
+
+def quarantine_row(q: Quarantine) -> DumpRow:
+    return dump_row(q.dump, "quarantined", f"{q.step}: {q.reason}")
+
+
+def refuse_load(con: duckdb.DuckDBPyConnection, rows: RunRows, loaded: list[LoadedDump],
+                load_gate: GateResult, quarantined: list[Quarantine]) -> list[Quarantine]:
+    """After the load gate refused the run: keep none of its rows, quarantine every dump it
+    read with the gate's reasons, and record that (dumps, dq_results, runs)."""
+    reasons = "; ".join(sorted({r for rs in load_gate.failures.values() for r in rs})) or "load gate failed"
+    refused = [Quarantine(d.dump, "load", reasons) for d in loaded]
+    rows.dq.append(dq_row(load_gate))
+    rows.stage = None
+    rows.articles_new = rows.articles_updated = rows.occurrences = 0
+    rows.dumps = [quarantine_row(q) for q in quarantined + refused]
+
+    def write_refusal() -> None:
+        stage_run(con, rows)
+        record_run(con, rows)
+
+    in_transaction(con, write_refusal)
+    return refused
 
 
 def record_run(con: duckdb.DuckDBPyConnection, rows: RunRows) -> None:

@@ -16,11 +16,12 @@ import os
 import shutil
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -31,11 +32,21 @@ from tasks.dedup import Candidate, author_key, candidate, dedup_author
 from tasks.lake import MEMORY_LIMIT
 from tasks.models import Article, Section, SegmentedDump
 
-#: known(keys): the warehouse's articles whose author_key is one of keys, without their
-#: texts but with their stored fingerprints, as Arrow record batches
-KnownArticleRows = Callable[[list[str]], Iterator[pa.RecordBatch]]
-#: texts(ids): article_id -> {body, sections} of these stored articles
-StoredTexts = Callable[[list[str]], dict[str, dict]]
+
+
+class KnownArticles(Protocol):
+    """What dedup reads of the warehouse (tasks/load.py: StoredArticles)."""
+
+    def matches(self, occurrences: str, excluded: list[str], keys: list[str]) -> list[tuple]:
+        """(author_key, batch_no, dump_no, ordinal, article_id) of each staged occurrence and
+        stored article that same_article would find the same."""
+
+    def stubs(self, keys: list[str], ids: list[str]) -> Iterator[pa.RecordBatch]:
+        """The stored articles `ids` and those of `keys` without text, with their stored
+        fingerprints and without their texts."""
+
+    def texts(self, ids: list[str]) -> dict[str, dict]:
+        """article_id -> {body, sections} of these stored articles."""
 
 STAGE_DIR = ".gleaner-stage"
 FINGERPRINT = pa.list_(pa.int32())
@@ -142,6 +153,7 @@ _ROWS_PER_WRITE = 4096
 
 STAGED_SQL = "SELECT * FROM read_parquet($files) WHERE NOT list_contains($excluded, source_file)"
 _RUN_ORDER = itemgetter("author_key", "batch_no", "dump_no", "ordinal")
+_occurrence_key = _RUN_ORDER  # an occurrence's place in the run, as known.matches names it
 
 
 @dataclass
@@ -230,16 +242,17 @@ def _known_of_part(stage: Path, part: int) -> dict[str, list[tuple[Article, froz
     return by_key
 
 
-def dedup_stage(stage: Path, known: KnownArticleRows, texts: StoredTexts, excluded: set[str]) -> DedupTotals:
+def dedup_stage(stage: Path, known: KnownArticles, excluded: set[str]) -> DedupTotals:
     """Dedup every staged occurrence, except those of the `excluded` dumps, one author key
     at a time; write the article rows to write and every occurrence's id to the stage.
 
-    `known(keys)` streams the warehouse's articles whose author_key is one of `keys` as
-    record batches, with their stored fingerprints and without their texts; it is asked once
-    for every author of the run, and its rows are staged by author part. `texts(ids)` reads
-    the texts of the stored articles a run rewrites without replacing them, once per part.
-    The stage is read one part of the authors at a time (author_part), in the order of a
-    single-process run, so memory holds a part's occurrences and known articles."""
+    The warehouse's side (`known`): which stored articles the staged occurrences are copies
+    of, found in the warehouse by their fingerprints; those articles, and the ones of these
+    authors without text, are read (without their texts) once for the run and staged by
+    author part; the texts of the stored articles a run rewrites without replacing them are
+    read once per part. The stage is read one part of the authors at a time (author_part),
+    in the order of a single-process run, so memory holds a part's occurrences and known
+    articles."""
     scratch = scratch_connection(stage)
     articles = _Writer(deduped_articles(stage), ARTICLE_SCHEMA)
     occurrences = _Writer(deduped_occurrences(stage), DEDUPED_OCCURRENCE_SCHEMA)
@@ -249,7 +262,12 @@ def dedup_stage(stage: Path, known: KnownArticleRows, texts: StoredTexts, exclud
     try:
         keys = [key for (key,) in scratch.execute(
             f"SELECT DISTINCT author_key FROM ({STAGED_SQL}) ORDER BY author_key", params).fetchall()] if parts else []
-        _stage_known(stage, known(keys) if keys else iter(()))
+        matched: dict[tuple, set[str]] = defaultdict(set)
+        for key, batch_no, dump_no, ordinal, article_id in (
+                known.matches(params["files"], params["excluded"], keys) if keys else []):
+            matched[key, batch_no, dump_no, ordinal].add(article_id)
+        ids = sorted({article_id for found in matched.values() for article_id in found})
+        _stage_known(stage, known.stubs(keys, ids) if keys else iter(()))
         for part in parts:
             part_rows = sorted(stream_rows(scratch, STAGED_SQL, params | {"files": str(part / "*.parquet")}),
                                key=_RUN_ORDER)
@@ -258,11 +276,11 @@ def dedup_stage(stage: Path, known: KnownArticleRows, texts: StoredTexts, exclud
             known_by_key = _known_of_part(stage, int(part.name.removeprefix("part-")))
             results = []
             for key, rows in groupby(part_rows, key=itemgetter("author_key")):
-                candidates = [Candidate(_article(r), r["source_sha256"], frozenset(r["fingerprint"]), r["new_id"])
-                              for r in rows]
+                candidates = [Candidate(_article(r), r["source_sha256"], frozenset(r["fingerprint"]), r["new_id"],
+                                        frozenset(matched.get(_occurrence_key(r), ()))) for r in rows]
                 results.append((key, dedup_author(known_by_key.get(key, []), candidates)))
             untold = [a for _, result in results for a in result.articles if a.body is None]  # stored, rewritten
-            stored = texts([a.article_id for a in untold]) if untold else {}
+            stored = known.texts([a.article_id for a in untold]) if untold else {}
             for a in untold:
                 a.body, a.sections = stored[a.article_id]["body"], _sections(stored[a.article_id]["sections"])
             for key, result in results:

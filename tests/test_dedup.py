@@ -119,3 +119,37 @@ def test_words_are_folded_alike_whether_or_not_the_text_is_ascii():
     assert normal_words("Aleksandar Ivanović, ÉCOLE-café ﬁnal") == ["aleksandar", "ivanovic", "ecole", "cafe", "final"]
     assert normal_words("Aleksandar Ivanovic, ECOLE-cafe final") == ["aleksandar", "ivanovic", "ecole", "cafe", "final"]
     assert author_key(["Aleksandar Ivanović"]) == author_key(["aleksandar IVANOVIC"])
+
+
+def test_the_warehouse_finds_the_same_stored_copies_as_same_article(tmp_path):
+    """StoredArticles.matches (a join of fingerprint hashes in DuckDB) decides as same_article
+    does, on both sides of its threshold: copies that share from none to all of their shingles."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tasks import lake
+    from tasks.dedup import fingerprint, same_article
+    from tasks.load import StoredArticles, create_tables, insert_rows
+
+    words = text(9, 400).split()
+    stored = {f"s{n}": art(" ".join(words[:200] if n % 2 else words[200:]) + f" {'extra ' * n}") for n in range(4)}
+    staged = [art(" ".join(words[:cut]) + " " + " ".join(text(10 + cut, 400 - cut).split())) for cut in
+              (0, 60, 95, 100, 105, 140, 200, 300, 400)]
+    key = author_key(["Umair Jamal"])
+    with lake.open_lake(tmp_path / "wh", read_only=False) as con:
+        create_tables(con)
+        insert_rows(con, "articles", [{"article_id": i, "kind": "full", "authors": a.authors, "body": a.body,
+                                       "author_key": key} for i, a in stored.items()])
+        insert_rows(con, "article_fingerprints", [{"article_id": i, "fingerprint": sorted(fingerprint(a))}
+                                                  for i, a in stored.items()])
+        occurrences = tmp_path / "occurrences.parquet"
+        pq.write_table(pa.table({
+            "author_key": [key] * len(staged), "batch_no": [1] * len(staged), "dump_no": [0] * len(staged),
+            "ordinal": list(range(len(staged))), "source_file": ["a.txt"] * len(staged),
+            "fingerprint": pa.array([sorted(fingerprint(a)) for a in staged], pa.list_(pa.int32()))}), occurrences)
+        found = {(ordinal, article_id) for _, _, _, ordinal, article_id in
+                 StoredArticles(con).matches(str(occurrences), [], [key])}
+    expected = {(n, i) for n, a in enumerate(staged) for i, s in stored.items()
+                if same_article(a, fingerprint(a), s, fingerprint(s))}
+    assert found == expected
+    assert 0 < len(expected) < len(staged) * len(stored)  # some pairs on each side of the threshold
