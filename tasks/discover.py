@@ -16,6 +16,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from pathlib import Path
 
 from tasks.models import Dump, Quarantine
@@ -29,19 +30,28 @@ _HASH_CHUNK = 1 << 20
 Loaded = dict[str, tuple[str, int, int | None]]
 
 
+class LoadedFile(NamedTuple):
+    """A file found below --raw that the warehouse holds already (no Path: a rerun makes one
+    for every file, and pathlib's parsing was half of its time)."""
+
+    source_file: str
+    sha256: str
+    bytes: int
+    modified_ns: int
+
+
 @dataclass(frozen=True)
 class Discovery:
     new: list[Dump]
-    already_loaded: list[Dump]
+    already_loaded: list[LoadedFile]
     refused: list[Quarantine]
+    loaded: Loaded = field(default_factory=dict, repr=False)
 
     @property
-    def restamped(self) -> list[Dump]:
+    def restamped(self) -> list[LoadedFile]:
         """Loaded dumps that had to be hashed (touched, copied, or loaded before times were
         kept): their rows take the new size and time, so that the next run need not."""
-        return [d for d in self.already_loaded if self.loaded[d.source_file][1:] != (d.bytes, d.modified_ns)]
-
-    loaded: Loaded = field(default_factory=dict, repr=False)
+        return [f for f in self.already_loaded if self.loaded[f.source_file][1:] != (f.bytes, f.modified_ns)]
 
 
 def dump_format(path: Path) -> str | None:
@@ -62,7 +72,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def walk_files(raw_dir: Path) -> tuple[list[tuple[str, Path]], list[Quarantine]]:
+def walk_files(raw_dir: Path) -> tuple[list[tuple[str, str]], list[Quarantine]]:
     """Every file below raw_dir with its path relative to it ('/'-separated), sorted by that,
     without following directory links; and a refusal for each folder that cannot be listed
     (its files would go unaccounted)."""
@@ -76,9 +86,8 @@ def walk_files(raw_dir: Path) -> tuple[list[tuple[str, Path]], list[Quarantine]]
 
     found = []
     for root, _, files in os.walk(raw_dir, onerror=refuse):
-        folder = Path(root)
         below = os.path.relpath(root, raw_dir).replace(os.sep, "/")
-        found += [(name if below == "." else f"{below}/{name}", folder / name) for name in files]
+        found += [(name if below == "." else f"{below}/{name}", os.path.join(root, name)) for name in files]
     return sorted(found), unlisted
 
 
@@ -115,17 +124,32 @@ def inspect_file(path: Path, raw_dir: Path, loaded: Loaded | None = None,
     return Quarantine(Dump(source_file, path, "", size, fmt), "discover", reason)
 
 
+def _unchanged(path: str, known: tuple[str, int, int | None] | None) -> os.stat_result | None:
+    """The file's status when it is a regular file with the size and time it was loaded with."""
+    if known is None:
+        return None
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return None
+    return status if stat.S_ISREG(status.st_mode) and (status.st_size, status.st_mtime_ns) == known[1:] else None
+
+
 def discover(raw_dir: Path, loaded: Loaded) -> Discovery:
     """Dumps below raw_dir; `loaded` holds the dumps already in the warehouse."""
     new: list[Dump] = []
-    old: list[Dump] = []
+    old: list[LoadedFile] = []
     paths, refused = walk_files(raw_dir)
     for source_file, path in paths:
-        found = inspect_file(path, raw_dir, loaded, source_file)
+        known = loaded.get(source_file)
+        if (status := _unchanged(path, known)) is not None:
+            old.append(LoadedFile(source_file, known[0], status.st_size, status.st_mtime_ns))
+            continue
+        found = inspect_file(Path(path), raw_dir, loaded, source_file)
         if isinstance(found, Quarantine):
             refused.append(found)
-        elif found.source_file in loaded and loaded[found.source_file][0] == found.sha256:
-            old.append(found)
+        elif known is not None and known[0] == found.sha256:
+            old.append(LoadedFile(source_file, found.sha256, found.bytes, found.modified_ns))
         else:
             new.append(found)
     return Discovery(new, old, refused, loaded)
