@@ -150,7 +150,7 @@ class Suggestions:
 
 def suggest(raw_dir: Path, profile: Profile, min_dumps: int = 2) -> Suggestions:
     """Read every dump below raw_dir, one at a time, and list the boilerplate candidates."""
-    found = discover(raw_dir, loaded=set())
+    found = discover(raw_dir, loaded={})
     skipped = [(q.dump.source_file, f"{q.step}: {q.reason}") for q in found.refused]
     counts = LineCounts()
     for dump in found.new:
