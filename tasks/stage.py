@@ -242,6 +242,14 @@ def _known_of_part(stage: Path, part: int) -> dict[str, list[tuple[Article, froz
     return by_key
 
 
+def _article_row(key: str, a: Article, fingerprint: frozenset[int]) -> dict:
+    return {"article_id": a.article_id, "kind": a.kind, "authors": a.authors, "published_on": a.published_on,
+            "title": a.title, "category": a.category, "lede": a.lede, "body": a.body,
+            "sections": [{"heading": s.heading, "text": s.text} for s in a.sections], "bio": a.bio,
+            "word_count": a.word_count, "author_key": key, "source_file": a.source_file, "ordinal": a.ordinal,
+            "fingerprint": sorted(fingerprint)}
+
+
 def dedup_stage(stage: Path, known: KnownArticles, excluded: set[str]) -> DedupTotals:
     """Dedup every staged occurrence, except those of the `excluded` dumps, one author key
     at a time; write the article rows to write and every occurrence's id to the stage.
@@ -250,7 +258,7 @@ def dedup_stage(stage: Path, known: KnownArticles, excluded: set[str]) -> DedupT
     of, found in the warehouse by their fingerprints; those articles, and the ones of these
     authors without text, are read (without their texts) once for the run and staged by
     author part; the texts of the stored articles a run rewrites without replacing them are
-    read once per part. The stage is read one part of the authors at a time (author_part),
+    read once for the run, at the end. The stage is read one part of the authors at a time (author_part),
     in the order of a single-process run, so memory holds a part's occurrences and known
     articles."""
     scratch = scratch_connection(stage)
@@ -268,30 +276,22 @@ def dedup_stage(stage: Path, known: KnownArticles, excluded: set[str]) -> DedupT
             matched[key, batch_no, dump_no, ordinal].add(article_id)
         ids = sorted({article_id for found in matched.values() for article_id in found})
         _stage_known(stage, known.stubs(keys, ids) if keys else iter(()))
+        untold: list[tuple[str, Article, frozenset[int]]] = []
         for part in parts:
             part_rows = sorted(stream_rows(scratch, STAGED_SQL, params | {"files": str(part / "*.parquet")}),
                                key=_RUN_ORDER)
             if not part_rows:
                 continue
             known_by_key = _known_of_part(stage, int(part.name.removeprefix("part-")))
-            results = []
             for key, rows in groupby(part_rows, key=itemgetter("author_key")):
                 candidates = [Candidate(_article(r), r["source_sha256"], frozenset(r["fingerprint"]), r["new_id"],
                                         frozenset(matched.get(_occurrence_key(r), ()))) for r in rows]
-                results.append((key, dedup_author(known_by_key.get(key, []), candidates)))
-            untold = [a for _, result in results for a in result.articles if a.body is None]  # stored, rewritten
-            stored = known.texts([a.article_id for a in untold]) if untold else {}
-            for a in untold:
-                a.body, a.sections = stored[a.article_id]["body"], _sections(stored[a.article_id]["sections"])
-            for key, result in results:
+                result = dedup_author(known_by_key.get(key, []), candidates)
                 for a in result.articles:
-                    articles.add({"article_id": a.article_id, "kind": a.kind, "authors": a.authors,
-                                  "published_on": a.published_on, "title": a.title, "category": a.category,
-                                  "lede": a.lede, "body": a.body,
-                                  "sections": [{"heading": s.heading, "text": s.text} for s in a.sections],
-                                  "bio": a.bio, "word_count": a.word_count, "author_key": key,
-                                  "source_file": a.source_file, "ordinal": a.ordinal,
-                                  "fingerprint": sorted(result.fingerprints[a.article_id])})
+                    if a.body is None:  # a stored article rewritten with its own text: read below
+                        untold.append((key, a, result.fingerprints[a.article_id]))
+                    else:
+                        articles.add(_article_row(key, a, result.fingerprints[a.article_id]))
                 for o in result.occurrences:
                     occurrences.add({"article_id": o.article_id, "source_file": o.source_file,
                                      "ordinal": o.ordinal, "source_sha256": o.source_sha256})
@@ -299,6 +299,11 @@ def dedup_stage(stage: Path, known: KnownArticles, excluded: set[str]) -> DedupT
                 totals.new += len(result.new_ids)
                 totals.updated += len(result.updated_ids)
                 totals.occurrences += len(result.occurrences)
+        # One read of the stored texts for the whole run: each read scans the articles table.
+        stored = known.texts([a.article_id for _, a, _ in untold]) if untold else {}
+        for key, a, fingerprint in untold:
+            a.body, a.sections = stored[a.article_id]["body"], _sections(stored[a.article_id]["sections"])
+            articles.add(_article_row(key, a, fingerprint))
     finally:
         articles.close()
         occurrences.close()
