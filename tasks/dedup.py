@@ -189,10 +189,11 @@ def dedup_author(known: list[tuple[Article, frozenset[int]]], candidates: Iterab
     return result
 
 
-KnownArticles = Callable[[set[str]], list[Article]]
+#: known(keys): the stored articles (article_id set) whose author_key is in keys, in memory
+KnownByKeys = Callable[[set[str]], list[Article]]
 
 
-def deduplicate(dumps: list[SegmentedDump], known: KnownArticles) -> DedupResult:
+def deduplicate(dumps: list[SegmentedDump], known: KnownByKeys) -> DedupResult:
     """dedup_author for every author key of `dumps`, in memory; `known` returns the
     warehouse's articles (article_id set) whose author_key is in the given set.
     Occurrences come back in the order of the dumps."""
