@@ -45,13 +45,10 @@ class Discovery:
     new: list[Dump]
     already_loaded: list[LoadedFile]
     refused: list[Quarantine]
-    loaded: Loaded = field(default_factory=dict, repr=False)
-
-    @property
-    def restamped(self) -> list[LoadedFile]:
-        """Loaded dumps that had to be hashed (touched, copied, or loaded before times were
-        kept): their rows take the new size and time, so that the next run need not."""
-        return [f for f in self.already_loaded if self.loaded[f.source_file][1:] != (f.bytes, f.modified_ns)]
+    #: loaded dumps found with another size or time, hashed and found unchanged (touched,
+    #: copied, or loaded before times were kept): their rows take the new size and time, so
+    #: that the next run need not hash them
+    restamped: list[LoadedFile] = field(default_factory=list)
 
 
 def dump_format(path: Path) -> str | None:
@@ -91,10 +88,8 @@ def walk_files(raw_dir: Path) -> tuple[list[tuple[str, str]], list[Quarantine]]:
     return sorted(found), unlisted
 
 
-def inspect_file(path: Path, raw_dir: Path, loaded: Loaded | None = None,
-                 source_file: str | None = None) -> Dump | Quarantine:
-    """The dump at path (source_file: its path relative to raw_dir), hashed unless `loaded`
-    holds it with the same size and time."""
+def inspect_file(path: Path, raw_dir: Path, source_file: str | None = None) -> Dump | Quarantine:
+    """The dump at path (source_file: its path relative to raw_dir), hashed."""
     source_file = source_file or path.relative_to(raw_dir).as_posix()
     fmt = dump_format(path) or "unknown"
     size = 0
@@ -113,9 +108,6 @@ def inspect_file(path: Path, raw_dir: Path, loaded: Loaded | None = None,
             reason = f"not a dump: unsupported file type {path.suffix or '(none)'!r}; expected .txt, .html or .htm, optionally .gz"
         else:
             size = status.st_size
-            known = (loaded or {}).get(source_file)
-            if known is not None and known[1:] == (size, status.st_mtime_ns):
-                return Dump(source_file, path, known[0], size, fmt, status.st_mtime_ns)
             return Dump(source_file, path, sha256_file(real), size, fmt, status.st_mtime_ns)
     except FileNotFoundError:
         reason = "a link to a file that does not exist"
@@ -139,20 +131,23 @@ def discover(raw_dir: Path, loaded: Loaded) -> Discovery:
     """Dumps below raw_dir; `loaded` holds the dumps already in the warehouse."""
     new: list[Dump] = []
     old: list[LoadedFile] = []
+    restamped: list[LoadedFile] = []
     paths, refused = walk_files(raw_dir)
     for source_file, path in paths:
         known = loaded.get(source_file)
         if (status := _unchanged(path, known)) is not None:
             old.append(LoadedFile(source_file, known[0], status.st_size, status.st_mtime_ns))
             continue
-        found = inspect_file(Path(path), raw_dir, loaded, source_file)
+        found = inspect_file(Path(path), raw_dir, source_file)
         if isinstance(found, Quarantine):
             refused.append(found)
         elif known is not None and known[0] == found.sha256:
             old.append(LoadedFile(source_file, found.sha256, found.bytes, found.modified_ns))
+            if known[1:] != (found.bytes, found.modified_ns):  # not a link whose target is unchanged
+                restamped.append(old[-1])
         else:
             new.append(found)
-    return Discovery(new, old, refused, loaded)
+    return Discovery(new, old, refused, restamped)
 
 
 def batches(dumps: list[Dump], max_bytes: int) -> Iterator[list[Dump]]:
