@@ -343,27 +343,30 @@ def _timed(store: dict[str, list[float]], key, fn):
     return wrapper
 
 
+def _patch_once(module, store: dict[str, list[float]], timings: dict) -> None:
+    """Replace module's names by timed wrappers (name -> (key, function)), once per process."""
+    if getattr(module, "_bench_patched", False):
+        return
+    for name, (key, fn) in timings.items():
+        setattr(module, name, _timed(store, key, fn))
+    module._bench_patched = True
+
+
 def _patch_batch_steps() -> None:
     """Time the steps process_batch calls, by replacing the names it looks up (once per process)."""
     import tasks.batch as batch_module
     from tasks import stage as stage_module
     from tasks import validate as validate_module
 
-    if getattr(batch_module, "_bench_patched", False):
-        return
-
-    def timed(key, fn):
-        return _timed(_BATCH_STEPS, key, fn)
-
-    batch_module.extract_dump = timed("extract", batch_module.extract_dump)
-    batch_module.clean_dump = timed("clean", batch_module.clean_dump)
-    batch_module.segment_dump = timed("segment", batch_module.segment_dump)
-    for step in ("extract", "clean", "segment"):  # the gate's frame, then its validation
-        setattr(validate_module, f"{step}_frame",
-                timed(f"gate {step}", getattr(validate_module, f"{step}_frame")))
-    validate_module.validate_frame = timed(lambda args: f"gate {args[0]}", validate_module.validate_frame)
-    stage_module.write_batch = timed("stage batch (dedup keys, fingerprints, Parquet)", stage_module.write_batch)
-    batch_module._bench_patched = True
+    _patch_once(batch_module, _BATCH_STEPS, {step: (step.removesuffix("_dump"), getattr(batch_module, step))
+                                             for step in ("extract_dump", "clean_dump", "segment_dump")})
+    # the gate's frame, then its validation
+    _patch_once(validate_module, _BATCH_STEPS, {
+        **{f"{step}_frame": (f"gate {step}", getattr(validate_module, f"{step}_frame"))
+           for step in ("extract", "clean", "segment")},
+        "validate_frame": (lambda args: f"gate {args[0]}", validate_module.validate_frame)})
+    _patch_once(stage_module, _BATCH_STEPS, {
+        "write_batch": ("stage batch (dedup keys, fingerprints, Parquet)", stage_module.write_batch)})
 
 
 def _batch_worker(dumps, profile: str, batch_no: int, stage_folder: Path, profiled: bool):
@@ -400,15 +403,9 @@ def _patch_follow() -> None:
     replacing the names tasks.followers looks up."""
     import tasks.followers as followers
 
-    if getattr(followers, "_bench_patched", False):
-        return
-
-    def timed(name, fn):
-        return _timed(_FOLLOW_PARTS, name, fn)
-
-    followers.export_changes = timed("Parquet export (export_changes)", followers.export_changes)
-    followers.sync_search_index = timed("search index (sync_search_index)", followers.sync_search_index)
-    followers._bench_patched = True
+    _patch_once(followers, _FOLLOW_PARTS, {
+        "export_changes": ("Parquet export (export_changes)", followers.export_changes),
+        "sync_search_index": ("search index (sync_search_index)", followers.sync_search_index)})
 
 
 def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb: float,
