@@ -10,7 +10,8 @@ import ctypes
 import os
 import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -70,13 +71,16 @@ def build_task_runner(kind: str, workers: int | None = None, dask_address: str |
 
 
 @contextmanager
-def api_for_workers(runner: TaskRunner) -> Iterator[None]:
+def api_for_workers(runner: TaskRunner, while_starting: Callable[[], None] | None = None) -> Iterator[None]:
     """Run the block with a Prefect API that the runner's worker processes share.
 
     Without PREFECT_API_URL Prefect starts a temporary server in the process that first
     needs one: in each pool process too, as it unpacks a task run (about 10 s each here,
     every one on the same database). Started here first, its address goes to the pool
     with the run's settings and there is one temporary server, stopped when this process exits.
+
+    The server takes seconds to start in its own process while this one only waits for it:
+    `while_starting` runs in a thread meanwhile, and the block begins once both are done.
     """
     from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.task_runners import ProcessPoolTaskRunner
@@ -87,6 +91,12 @@ def api_for_workers(runner: TaskRunner) -> Iterator[None]:
     from prefect.server.api.server import SubprocessASGIServer
 
     server = SubprocessASGIServer()  # the instance Prefect's own client would start here
+    meanwhile = threading.Thread(target=while_starting, name="while-server-starts", daemon=True) \
+        if while_starting else None
+    if meanwhile:
+        meanwhile.start()
     server.start()
+    if meanwhile:
+        meanwhile.join()
     with temporary_settings({PREFECT_API_URL: server.api_url}):
         yield

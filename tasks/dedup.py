@@ -19,13 +19,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-import sys
 import unicodedata
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cache
 
 from tasks.models import Article, SegmentedDump
 
@@ -41,17 +39,24 @@ _HASH_MASK = (1 << 31) - 1
 _WORD = re.compile(r"\w+")
 
 
-@cache
-def _combining_marks() -> dict[int, None]:
-    """A str.translate table that deletes every combining mark (built once, when first needed)."""
-    return {cp: None for cp in range(sys.maxunicode + 1) if unicodedata.combining(chr(cp))}
+class _CombiningMarks(dict):
+    """A str.translate table that deletes every combining mark, filled in as characters are
+    met: a corpus uses a few hundred of the 1.1 million code points."""
+
+    def __missing__(self, code_point: int) -> int | None:
+        kept = None if unicodedata.combining(chr(code_point)) else code_point
+        self[code_point] = kept
+        return kept
+
+
+_COMBINING_MARKS = _CombiningMarks()
 
 
 def normal_words(text: str) -> list[str]:
     """Lower-case words without accents: 'Ivanović' and 'Ivanovic' are one name."""
     if text.isascii():  # nothing to fold but case; most text is
         return _WORD.findall(text.lower())
-    return _WORD.findall(unicodedata.normalize("NFKD", text.casefold()).translate(_combining_marks()))
+    return _WORD.findall(unicodedata.normalize("NFKD", text.casefold()).translate(_COMBINING_MARKS))
 
 
 def author_key(authors: Iterable[str]) -> str:

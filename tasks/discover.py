@@ -150,6 +150,15 @@ def discover(raw_dir: Path, loaded: Loaded) -> Discovery:
     return Discovery(new, old, refused, restamped)
 
 
+def likely_new(raw_dir: Path, loaded: Loaded) -> bool:
+    """Whether discover would find a dump to read below raw_dir: a dump file that is not a
+    loaded dump of the same size and time. Nothing is hashed, so a touched but unchanged
+    dump counts as new here."""
+    paths, _ = walk_files(raw_dir)
+    return any(_unchanged(path, loaded.get(source_file)) is None and dump_format(Path(path)) is not None
+               for source_file, path in paths)
+
+
 def batches(dumps: list[Dump], max_bytes: int) -> Iterator[list[Dump]]:
     """Consecutive runs of dumps of about max_bytes each (one Prefect task run per batch)."""
     batch: list[Dump] = []

@@ -253,6 +253,16 @@ def loaded_dumps(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, int, in
         "SELECT source_file, source_sha256, bytes, modified_ns FROM dumps WHERE status = 'loaded'").fetchall()}
 
 
+def published_dumps(warehouse_dir: Path) -> dict[str, tuple[str, int, int | None]]:
+    """loaded_dumps() of the warehouse's last snapshot, read as a reader would; none for a
+    warehouse that does not exist yet or cannot be read as a lake (the run will say why)."""
+    try:
+        with lake.open_lake(warehouse_dir) as con:
+            return loaded_dumps(con)
+    except (lake.WarehouseError, duckdb.Error):
+        return {}
+
+
 #: the stored articles each staged occurrence of the same authors overlaps enough to be
 #: (tasks/dedup.py: same_article), found by joining their fingerprints' hashes: a run reads
 #: the stored fingerprints of its authors in DuckDB, and only the articles it matches in Python

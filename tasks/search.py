@@ -52,8 +52,8 @@ ANALYZER = "gleaner_english"
 SEARCHED_FIELDS = ["title", "lede", "body", "authors"]
 AUTHOR_SEPARATOR = "; "
 
-# 128 MB shared by the writer's two threads (the machines have two cores): tantivy writes a
-# segment whenever a thread's share fills, so memory stays bounded whatever the batch size.
+# 128 MB shared by a rebuild's two writer threads (the machines have two cores): tantivy
+# writes a segment whenever a thread's share fills, so memory stays bounded whatever the batch size.
 WRITER_HEAP_BYTES = 128_000_000
 WRITER_THREADS = 2
 # Rows per Arrow batch read from DuckDB: about 5 MB of article text at ~800 words each.
@@ -220,7 +220,9 @@ def _commit(index: tantivy.Index, batches: Iterable[dict[str, list]], replace_al
     """Write batches of rows into the index in one commit: (articles added, articles removed).
     A row with `present` false takes its article out, any other adds or replaces it;
     replace_all: the rows are all the articles, replacing every document."""
-    writer = index.writer(WRITER_HEAP_BYTES, WRITER_THREADS)
+    # Each writer thread writes a segment of its own, and small segments are merged again on
+    # later commits: a run's change, being small, is written by one.
+    writer = index.writer(WRITER_HEAP_BYTES, WRITER_THREADS if replace_all else 1)
     added = removed = 0
     try:
         if replace_all:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 
-from tasks.discover import batches, discover, dump_format
+from tasks.discover import batches, discover, dump_format, likely_new
 
 
 def test_formats_of_the_contract():
@@ -95,3 +95,15 @@ def test_loaded_dumps_found_with_another_time_are_restamped_and_the_others_not(t
     again = discover(tmp_path, loaded)
     assert [d.source_file for d in again.restamped] == ["b.txt"]
     assert again.restamped[0].modified_ns == 7_000_000_000
+
+
+def test_likely_new_tells_whether_discover_would_read_a_dump_without_reading_any(tmp_path):
+    (tmp_path / "a.txt").write_text("one")
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF")  # refused by discover, never read
+    assert likely_new(tmp_path, {})
+    loaded = as_loaded(discover(tmp_path, {}).new)
+    assert not likely_new(tmp_path, loaded)
+    os.utime(tmp_path / "a.txt", ns=(5_000_000_000, 5_000_000_000))  # discover would hash it again
+    assert likely_new(tmp_path, loaded)
+    (tmp_path / "a.txt").unlink()
+    assert not likely_new(tmp_path, loaded)

@@ -284,14 +284,14 @@ FIRST_RUN_KILLS = [
     KillPoint("dedup", "return:tasks.stage.dedup_stage#1", published=False),
     KillPoint("loaded", "call:tasks.load.record_run#1", published=False),  # rows written, not committed
     KillPoint("committed", "return:tasks.load.in_transaction#1", published=True),  # export, search not followed
-    KillPoint("exporting", "call:tasks.export._write#13", published=True),  # after 8 of the base export: 2 of 8 tables
+    KillPoint("exporting", "call:tasks.export._export_table_changes#3", published=True),  # 2 of 8 tables exported
     KillPoint("indexing", "call:tasks.search.sync_search_index#2", published=True),  # exported, not indexed
 ]
 SECOND_RUN_KILLS = [
     KillPoint("segment-gate", "call:tasks.validate.validate_frame#3", published=False),
     KillPoint("loaded", "call:tasks.load.record_run#1", published=False),
     KillPoint("committed", "return:tasks.load.in_transaction#1", published=True),
-    KillPoint("exporting", "return:tasks.export._write#3", published=True),
+    KillPoint("exporting", "return:tasks.export._export_table_changes#2", published=True),
     KillPoint("indexing", "call:tasks.search.sync_search_index#2", published=True),
 ]
 # The second run fills the disk (RLIMIT_FSIZE: a write past the limit fails with EFBIG) when it

@@ -69,6 +69,25 @@ def test_seeds_load_incrementally_and_a_rerun_adds_nothing(seeds_subset, tmp_pat
     assert len(list(export.glob("*/runs.parquet"))) == 1 + 3
 
 
+def gates_prepared(raw, warehouse) -> bool:
+    """Whether `gleaner run`'s preparation, run while Prefect's server starts, imported Great
+    Expectations (in a process of its own: this one has it imported)."""
+    code = ("import sys; from pathlib import Path; from gleaner.cli import prepare_gates; "
+            f"prepare_gates(Path({str(raw)!r}), Path({str(warehouse)!r})); print('great_expectations' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300,
+                          check=True)
+    return {"True": True, "False": False}[done.stdout.strip()]
+
+
+def test_great_expectations_is_imported_ahead_only_for_a_run_with_new_dumps(seeds_subset, tmp_path):
+    warehouse, raw = tmp_path / "wh", seeds_subset("000")
+    assert gates_prepared(raw, warehouse)  # no warehouse yet: everything is new
+    run_ingest(raw, warehouse)
+    assert not gates_prepared(raw, warehouse)  # a rerun validates nothing
+    seeds_subset("001")
+    assert gates_prepared(raw, warehouse)
+
+
 def test_article_ids_do_not_depend_on_which_dumps_came_first(seeds_subset, tmp_path):
     all_at_once = tmp_path / "one"
     run_ingest(seeds_subset("000", "001", "002", "003", "004"), all_at_once)
