@@ -1223,15 +1223,28 @@ def bench(args: argparse.Namespace) -> int:
         extra_manifest = work / f"corpus-{label}-s{args.seed}-extra.json"
         extra = generate(round(args.mb / 100, 3), args.seed + 1000, raw, extra_manifest, prefix=extra_prefix,
                          authors=corpus["authors"])
-        before = file_state(wh)
-        plus = gleaner_run(raw, wh, logs / "plus1pct.log", env)
-        after = file_state(wh)
+        # Three +1% runs, each on a copy of the full warehouse as it was before the first: a
+        # single run's wall time varies by seconds on a shared machine, its median less.
+        full_copy = work / f"wh-{label}-before-plus"
+        shutil.rmtree(full_copy, ignore_errors=True)
+        shutil.copytree(wh, full_copy, symlinks=True)
+        pluses = []
+        for i in (1, 2, 3):
+            if i > 1:
+                shutil.rmtree(wh)
+                shutil.copytree(full_copy, wh, symlinks=True)
+            before = file_state(wh)
+            run = gleaner_run(raw, wh, logs / f"plus1pct-{i}.log", env)
+            pluses.append((run, written_report(before, file_state(wh)), i))
+        shutil.rmtree(full_copy)
+        plus, writes, plus_no = sorted(pluses, key=lambda p: p[0]["wall_s"])[1]  # the median run
         plus_s = plus["wall_s"]
-        writes = written_report(before, after)
         results["plus_1pct"] = _stripped(plus)
+        results["plus_1pct"]["runs_s"] = [p[0]["wall_s"] for p in pluses]
         results["plus_1pct"]["extra"] = extra
         results["plus_1pct"]["written"] = writes
-        say(f"+1% ({extra['dumps']} new dumps, {extra['bytes'] / 1e6:.2f} MB): {fmt_s(plus_s)} = "
+        say(f"+1% ({extra['dumps']} new dumps, {extra['bytes'] / 1e6:.2f} MB; 3 runs, each on a copy of the full "
+            f"warehouse): {', '.join(fmt_s(p[0]['wall_s']) for p in pluses)}; median {fmt_s(plus_s)} = "
             f"{100 * plus_s / e2e['wall_s']:.1f} % of the full run's wall time; {fmt_s(plus['cpu_s'])} CPU = "
             f"{100 * plus['cpu_s'] / e2e['cpu_s']:.1f} % of its CPU time (exit {plus['exit']}; "
             f"peak RSS {plus['peak_rss_tree_sum_mb']:.0f} MB summed over the tree)")
@@ -1240,16 +1253,16 @@ def bench(args: argparse.Namespace) -> int:
             say(f"  dumps {ps['dumps_loaded']} loaded, {ps['dumps_skipped']} already loaded, "
                 f"{len(ps['quarantined'])} quarantined; articles {ps['articles_new']} new, "
                 f"{ps['articles_updated']} updated")
-        results["plus_1pct"]["log_steps"] = steps = log_steps(logs / "plus1pct.log", plus_s)
-        for line in log_step_lines("Where the +1% run's wall time went (from its Prefect log's timestamps; each task "
-                                   "from the previous event):", steps, plus_s):
+        results["plus_1pct"]["log_steps"] = steps = log_steps(logs / f"plus1pct-{plus_no}.log", plus_s)
+        for line in log_step_lines(f"Where the median +1% run's wall time went (from its Prefect log's timestamps, "
+                                   f"plus1pct-{plus_no}.log; each task from the previous event):", steps, plus_s):
             say("  " + line)
         full_s = e2e["wall_s"]
         checks.append(_check("check 2: PLUS - EMPTY <= 5% of (FULL - EMPTY) + 1 s", "PLUS - EMPTY",
                              plus_s - empty_s, "0.05 * (FULL - EMPTY) + 1 s", 0.05 * (full_s - empty_s) + 1.0,
-                             ok=_ran(plus) and _ran(e2e),
+                             ok=all(_ran(p[0]) for p in pluses) and _ran(e2e),
                              detail=f"PLUS {fmt_s(plus_s)}, EMPTY {fmt_s(empty_s)}, FULL {fmt_s(full_s)}"))
-        say(f"Bytes the +1% run wrote into the warehouse (files new, or changed in size, mtime or inode): "
+        say(f"Bytes the median +1% run wrote into the warehouse (files new, or changed in size, mtime or inode): "
             f"{fmt_bytes(writes['written_bytes'])} in {writes['written_files']} files, of "
             f"{fmt_bytes(writes['total_bytes_after'])} in {writes['files_after']} files after it = "
             f"{100 * writes['share']:.2f} %; {writes['files_removed']} files removed "
@@ -1264,7 +1277,8 @@ def bench(args: argparse.Namespace) -> int:
         for name, w in writes["top_files"]:
             say(f"    {fmt_bytes(w):>10}  {name}")
         checks.append(_check("check 3: bytes written by +1% <= 10% of the warehouse", "written",
-                             100 * writes["share"], "10% of the warehouse after the run", 10.0, ok=_ran(plus),
+                             100 * writes["share"], "10% of the warehouse after the run", 10.0,
+                             ok=all(_ran(p[0]) for p in pluses),
                              unit="%",
                              detail=f"{fmt_bytes(writes['written_bytes'])} of {fmt_bytes(writes['total_bytes_after'])}"))
         say("Acceptance checks (\"a run costs what its new dumps cost\"):")

@@ -16,6 +16,7 @@ a bad query, a busy warehouse); `sql` exits as the DuckDB shell does.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import sys
@@ -305,5 +306,27 @@ def main(argv: list[str] | None = None) -> int:
     return COMMANDS[args.command](args)
 
 
+def console() -> None:
+    """The `gleaner` command (pyproject's script): main(), then an exit without the
+    interpreter's teardown once every atexit handler has run (Prefect stops its temporary
+    server in one). Freeing the objects of Prefect, Great Expectations, pandas and DuckDB one
+    by one took 1.3 to 2.3 s of every run, and nothing is left to write by then: files and
+    connections are closed where they are used, and logging is flushed here."""
+    exit_code: list[int] = []
+
+    def exit_now() -> None:
+        import logging
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if exit_code:  # main() returned; after an uncaught exception Python exits as usual
+            os._exit(exit_code[0])
+
+    atexit.register(exit_now)  # registered first, so it runs last
+    exit_code.append(main())
+    sys.exit(exit_code[0])
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
