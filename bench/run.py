@@ -1140,7 +1140,7 @@ def bench(args: argparse.Namespace) -> int:
         if s:
             say(f"  dumps {s['dumps_found']} found, {s['dumps_loaded']} loaded, {len(s['quarantined'])} quarantined; "
                 f"articles {s['articles_new']} new, {s['occurrences']} occurrences; checks {s['checks_passed']} passed, "
-                f"{s['checks_failed']} failed")
+                f"{s['checks_failed']} failed, {s['checks_skipped']} skipped")
             for source, reason in s["quarantined"][:5]:
                 say(f"  quarantined {source}: {reason}")
         say(rss_line(e2e))

@@ -53,6 +53,7 @@ class RunSummary:
     removed_by_category: dict[str, int] = field(default_factory=dict)
     checks_passed: int = 0
     checks_failed: int = 0
+    checks_skipped: int = 0  # gates with no row to check
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -76,8 +77,7 @@ def process_dumps(dumps: list[Dump], profile: str, batch_no: int, stage_folder: 
     logger.info("batch %d: %d dumps, %d lines, %d removed, %d articles staged, %d dumps refused", batch_no,
                 len(dumps), outcome.lines, outcome.removed, outcome.articles, len(outcome.quarantined))
     for gate in outcome.gates:
-        logger.info("validate %s: %s (%d of %d expectations failed)", gate.step,
-                    "passed" if gate.success else "FAILED", gate.failed, gate.evaluated)
+        logger.info(validate.outcome_line(gate))
     return outcome
 
 
@@ -92,8 +92,7 @@ def dedup_articles(stage_folder: Path, con: duckdb.DuckDBPyConnection, excluded:
 @task(name="validate", task_run_name="validate-dedup", cache_policy=NO_CACHE)
 def validate_dedup(stage_folder: Path) -> validate.GateResult:
     result = validate.validate_frame("dedup", validate.dedup_frame(deduped(stage_folder)))
-    get_run_logger().info("validate dedup: %s (%d of %d expectations failed)",
-                          "passed" if result.success else "FAILED", result.failed, result.evaluated)
+    get_run_logger().info(validate.outcome_line(result))
     return result
 
 
@@ -108,6 +107,7 @@ def load_rows(rows: RunRows, con: duckdb.DuckDBPyConnection) -> validate.GateRes
         return result
 
     result = in_transaction(con, stage_and_check, commit_if=lambda r: r.success)
+    get_run_logger().info(validate.outcome_line(result))
     get_run_logger().info("load: %s", "committed" if result.success else "refused by the load gate")
     return result
 
@@ -169,8 +169,9 @@ def summarise(rows: RunRows, warehouse: Path, found: Discovery, quarantined: lis
         articles_updated=rows.articles_updated,
         occurrences=rows.occurrences,
         removed_by_category=removed_by_category,
-        checks_passed=sum(q.success for q in rows.dq),
-        checks_failed=sum(not q.success for q in rows.dq),
+        checks_passed=sum(q.status == "passed" for q in rows.dq),
+        checks_failed=sum(q.status == "failed" for q in rows.dq),
+        checks_skipped=sum(q.status == "skipped" for q in rows.dq),
     )
 
 

@@ -111,7 +111,8 @@ def format_summary(summary: dict) -> str:
         f"Articles:    {summary['articles_new']} new, {summary['articles_updated']} updated, "
         f"{summary['occurrences']} occurrences",
         "Removed:     " + (", ".join(f"{cat} {n}" for cat, n in summary["removed_by_category"].items()) or "nothing"),
-        f"Checks:      {summary['checks_passed']} passed, {summary['checks_failed']} failed",
+        f"Checks:      {summary['checks_passed']} passed, {summary['checks_failed']} failed, "
+        f"{summary['checks_skipped']} skipped (nothing to check)",
     ]
     lines += [f"Quarantined: {source} - {reason}" for source, reason in summary["quarantined"]]
     return "\n".join(lines)

@@ -58,9 +58,10 @@ VIEWS: dict[str, str] = {
                r.dumps_loaded, r.dumps_quarantined, r.dumps_skipped,
                r.articles_new, r.articles_updated, r.occurrences,
                r.kind, r.rolled_back, undo.run_id AS rolled_back_by,
-               count(q.step) FILTER (WHERE q.success) AS checks_passed,
-               count(q.step) FILTER (WHERE NOT q.success) AS checks_failed,
-               coalesce(list(q.step ORDER BY q.step) FILTER (WHERE NOT q.success), []) AS failed_steps
+               count(q.step) FILTER (WHERE q.status = 'passed') AS checks_passed,
+               count(q.step) FILTER (WHERE q.status = 'failed') AS checks_failed,
+               count(q.step) FILTER (WHERE q.status = 'skipped') AS checks_skipped,
+               coalesce(list(q.step ORDER BY q.step) FILTER (WHERE q.status = 'failed'), []) AS failed_steps
         FROM runs r
         LEFT JOIN dq_results q USING (run_id)
         LEFT JOIN (SELECT run_id, unnest(rolled_back) AS undone FROM runs WHERE kind = 'rollback') undo

@@ -14,7 +14,7 @@ from __future__ import annotations
 import fcntl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -72,6 +72,8 @@ SCHEMA: dict[str, pa.Schema] = {
     "dq_results": pa.schema([
         ("run_id", pa.string()), ("step", pa.string()), ("suite", pa.string()), ("success", pa.bool_()),
         ("evaluated", pa.int32()), ("failed", pa.int32()), ("details", pa.string()),
+        # 'passed' | 'failed' | 'skipped' (no row to check), and the rows the suite checked
+        ("status", pa.string()), ("rows_checked", pa.int64()),
     ]),
     "runs": pa.schema([
         ("run_id", pa.string()), ("started_at", pa.timestamp("us", tz="UTC")),
@@ -120,6 +122,8 @@ class DqRow:
     evaluated: int
     failed: int
     details: str
+    status: str
+    rows_checked: int
 
 
 @dataclass
@@ -145,11 +149,20 @@ class RunRows:
     occurrences: int = 0
 
 
+#: what a column added to a lake that has rows says of those rows, where it can be told
+BACKFILLS = {
+    # a suite always has expectations: none evaluated means an empty frame, nothing checked
+    ("dq_results", "status"):
+        "UPDATE dq_results SET status = CASE WHEN evaluated = 0 THEN 'skipped' WHEN success THEN 'passed' "
+        "ELSE 'failed' END",
+}
+
+
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     """The tables (and views) a warehouse has, created in their own snapshot where missing.
 
     A lake created before a column was added gets it (ALTER TABLE ... ADD COLUMN: a catalog
-    change, no data file rewritten)."""
+    change, no data file rewritten), filled in for the rows it has where BACKFILLS says how."""
     present = {(t, c) for t, c in con.execute(
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_catalog = $lake",
         {"lake": lake.LAKE}).fetchall()}
@@ -160,8 +173,9 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
             columns = ", ".join(f'"{f.name}" {_DUCKDB_TYPES[f.type]}' for f in schema)
             statements.append(f"CREATE TABLE {table} ({columns})")
             continue
-        statements += [f'ALTER TABLE {table} ADD COLUMN "{f.name}" {_DUCKDB_TYPES[f.type]}'
-                       for f in schema if (table, f.name) not in present]
+        added = [f for f in schema if (table, f.name) not in present]
+        statements += [f'ALTER TABLE {table} ADD COLUMN "{f.name}" {_DUCKDB_TYPES[f.type]}' for f in added]
+        statements += [BACKFILLS[table, f.name] for f in added if (table, f.name) in BACKFILLS]
     if "articles" not in tables:
         for option, value in LAKE_OPTIONS.items():
             con.execute(f"CALL {lake.LAKE}.set_option('{option}', {lake.quoted(str(value))})")
@@ -214,7 +228,8 @@ _FINGERPRINT_BATCH_ROWS = 2048
 def migrate_legacy(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> None:
     """Move a warehouse of the earlier layout (one DuckDB file, DIR/gleaner.duckdb) into the
     lake, as one snapshot of kind 'migration', before the lake holds anything: every table's
-    rows (the columns both have), and a fingerprint computed for each article. The file is
+    rows (the columns both have, and those BACKFILLS can fill in), and a fingerprint computed
+    for each article. The file is
     then renamed gleaner.duckdb.migrated (kept: delete it once the lake has been checked).
     A migration killed midway leaves the lake empty and is done again by the next run."""
     legacy = warehouse_dir / LEGACY_DB_FILE
@@ -233,6 +248,9 @@ def migrate_legacy(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> None:
                 if shared:
                     con.execute(f"INSERT INTO {lake.LAKE}.{table} ({', '.join(shared)}) "
                                 f"SELECT {', '.join(shared)} FROM legacy.{table}")
+            for (table, column), backfill in BACKFILLS.items():
+                if (table, column) not in columns:
+                    con.execute(backfill)
             reader = con.execute("SELECT article_id, body, run_id FROM legacy.articles").to_arrow_reader(
                 _FINGERPRINT_BATCH_ROWS)
             for batch in reader:
@@ -384,7 +402,8 @@ def stage_run(con: duckdb.DuckDBPyConnection, rows: RunRows) -> None:
 
 
 def dq_row(result: GateResult) -> DqRow:
-    return DqRow(result.step, result.suite, result.success, result.evaluated, result.failed, result.details)
+    return DqRow(result.step, result.suite, result.success, result.evaluated, result.failed, result.details,
+                 result.status, result.rows)
 
 
 def dump_row(dump: Dump, status: str, reason: str | None = None, encoding: str | None = None,
@@ -420,8 +439,7 @@ def record_run(con: duckdb.DuckDBPyConnection, rows: RunRows) -> None:
     """The run's dq_results and its line in `runs` (written even when the load is refused),
     and the name of the snapshot the transaction commits."""
     insert_rows(con, "dq_results", [
-        {"run_id": rows.run_id, "step": q.step, "suite": q.suite, "success": q.success,
-         "evaluated": q.evaluated, "failed": q.failed, "details": q.details} for q in rows.dq])
+        {"run_id": rows.run_id, **asdict(q)} for q in rows.dq])
     insert_rows(con, "runs", [{
         "run_id": rows.run_id, "kind": "ingest", "started_at": rows.started_at,
         "finished_at": datetime.now(timezone.utc), "raw_dir": rows.raw_dir,

@@ -244,7 +244,7 @@ def _index_html(runs: list[dict[str, Any]], suites: list[tuple[str, int]]) -> st
 def _check_row(check: dict[str, Any]) -> str:
     esc = html.escape
     if check["page"] is None:
-        status = "nothing to check"
+        status = "skipped: nothing to check"
     else:
         label = '<span class="passed">passed</span>' if check["success"] else '<span class="failed">failed</span>'
         status = f'<a href="{esc(check["page"])}">{label}</a>'
@@ -285,7 +285,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"| Articles | {summary['articles_new']} new, {summary['articles_updated']} updated, "
         f"{summary['occurrences']} occurrences |",
         f"| Removed lines | {sum(removed.values())} |",
-        f"| Checks | {summary['checks_passed']} passed, {summary['checks_failed']} failed |",
+        f"| Checks | {summary['checks_passed']} passed, {summary['checks_failed']} failed, "
+        f"{summary['checks_skipped']} skipped (nothing to check) |",
         "",
         f"## Quarantined dumps ({len(quarantined)})",
         "",
@@ -319,7 +320,7 @@ def publish_artifacts(summary: dict[str, Any], dq_rows: list[dict[str, Any]], do
                              description=f"Gleaner run {summary['run_id']}")
     create_table_artifact(
         key="dq-results",
-        table=[{name: row[name] for name in ("step", "suite", "success", "evaluated", "failed")} for row in dq_rows],
+        table=[{name: row[name] for name in ("step", "suite", "status", "rows_checked", "evaluated", "failed")} for row in dq_rows],
         description="Great Expectations suites validated in the run",
     )
     if docs_index is not None:

@@ -90,9 +90,16 @@ class GateResult:
     failed: int  # expectations that failed
     failures: dict[str, list[str]]  # source_file -> human reasons (meta.reason), for quarantine
     details: str  # JSON: per failed expectation its type, column, reason, counts, sample values
+    rows: int = 0  # rows of the frame validated; none: the gate had nothing to check (skipped)
     # GX's ExpectationSuiteValidationResult as JSON, for the Data Docs (tasks/report.py), with
     # the row lists dropped and long values cut. None when nothing was validated (empty frame).
     validation: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def status(self) -> str:
+        """'passed', 'failed', or 'skipped' when there was no row to check: a gate that checked
+        nothing passed nothing."""
+        return "skipped" if self.rows == 0 else "passed" if self.success else "failed"
 
 
 # --- suites and validation ----------------------------------------------------------------
@@ -191,8 +198,17 @@ def validate_frame(step: str, frame: pd.DataFrame) -> GateResult:
         failed=int(statistics["unsuccessful_expectations"]),
         failures=failures,
         details=json.dumps(details, ensure_ascii=False, allow_nan=False, default=_json_scalar),
+        rows=len(frame),
         validation=_for_docs(outcome.to_json_dict()),
     )
+
+
+def outcome_line(result: GateResult) -> str:
+    """The gate's outcome in a line of the run's log."""
+    if result.status == "skipped":
+        return f"validate {result.step}: skipped (no row to check)"
+    return (f"validate {result.step}: {'passed' if result.success else 'FAILED'} "
+            f"({result.failed} of {result.evaluated} expectations failed, {result.rows} rows checked)")
 
 
 def _for_docs(validation: dict[str, Any]) -> dict[str, Any]:

@@ -110,10 +110,11 @@ def test_quarantine_lists_refused_dumps_newest_first_with_step_and_reason(reader
 
 def test_load_history_shows_each_run_newest_first_with_its_checks(reader):
     rows = reader.execute("""SELECT dumps_loaded, dumps_quarantined, dumps_skipped, articles_new, occurrences,
-                                    checks_passed, checks_failed, failed_steps, duration > INTERVAL 0 SECOND
+                                    checks_passed, checks_failed, checks_skipped, failed_steps,
+                                    duration > INTERVAL 0 SECOND
                              FROM load_history""").fetchall()
-    assert rows == [(1, 3, 4, 5, 5, 4, 1, ["extract"], True),
-                    (4, 0, 0, 14, 18, 5, 0, [], True)]
+    assert rows == [(1, 3, 4, 5, 5, 4, 1, 0, ["extract"], True),
+                    (4, 0, 0, 14, 18, 5, 0, 0, [], True)]
 
 
 def test_removed_by_category_adds_up_the_removed_text(reader):

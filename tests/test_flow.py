@@ -47,6 +47,11 @@ def test_seeds_load_incrementally_and_a_rerun_adds_nothing(seeds_subset, tmp_pat
 
     state, summary = run_ingest(raw, warehouse)
     assert state.is_completed() and summary.dumps_loaded == 0 and summary.dumps_skipped == 4
+    # with nothing new the dedup and load gates had no row to check: skipped, not passed
+    assert (summary.checks_passed, summary.checks_failed, summary.checks_skipped) == (0, 0, 2)
+    assert query(warehouse, f"SELECT step, status, rows_checked, success FROM dq_results "
+                            f"WHERE run_id = '{summary.run_id}' ORDER BY step") == [
+        ("dedup", "skipped", 0, True), ("load", "skipped", 0, True)]
     again = counts(warehouse)
     assert {t: again[t] for t in TABLES if t != "dq_results"} == {t: after_003[t] for t in TABLES if t != "dq_results"}
 
@@ -244,7 +249,7 @@ def test_a_warehouse_of_the_single_file_layout_is_migrated_into_the_lake(seeds_s
     expected = counts(built)
     legacy_dir = tmp_path / "legacy"
     legacy_dir.mkdir()
-    added_since = {"dumps": ["modified_ns"], "runs": ["kind", "rolled_back"]}
+    added_since = {"dumps": ["modified_ns"], "runs": ["kind", "rolled_back"], "dq_results": ["status", "rows_checked"]}
     with gleaner.connect(built) as con:
         con.execute(f"ATTACH '{legacy_dir / LEGACY_DB_FILE}' AS old")
         for table in SCHEMA:
@@ -265,6 +270,9 @@ def test_a_warehouse_of_the_single_file_layout_is_migrated_into_the_lake(seeds_s
         assert con.execute("SELECT count(*) FROM article_fingerprints").fetchone()[0] == expected["articles"] + 1
         # the loaded dumps were hashed once and their rows took the files' times
         assert con.execute("SELECT count(*) FROM dumps WHERE modified_ns IS NULL").fetchone() == (0,)
+        # the earlier warehouse's gates have a status too (told by BACKFILLS), like the new run's
+        assert con.execute("SELECT status, count(*) FROM dq_results GROUP BY ALL ORDER BY ALL").fetchall() == \
+            [("passed", 10)]
     migrated = counts(legacy_dir)
     assert migrated["articles"] == expected["articles"] + 1
     assert migrated["article_occurrences"] == expected["article_occurrences"] + 4

@@ -109,7 +109,7 @@ def test_index_lists_every_gate_of_the_run_with_its_page(docs: Path, results) ->
         ["segment", "segment", "batch-2", "failed"],
         ["dedup", "dedup", "batch-1", "passed"],
         ["load", "load", "batch-1", "passed"],
-        ["extract", "extract", "batch-3", "nothing to check"],
+        ["extract", "extract", "batch-3", "skipped: nothing to check"],
     ]
     # The failed gate's row is followed by the dumps it blamed.
     assert ["", "bad.txt: a full article has no author"] in index_rows(docs)
@@ -190,6 +190,7 @@ SUMMARY = {
     "removed_by_category": {"navigation": 16, "newsletter_footer": 14},
     "checks_passed": 11,
     "checks_failed": 1,
+    "checks_skipped": 2,
 }
 
 
@@ -201,7 +202,7 @@ def test_summary_markdown_gives_the_run_at_a_glance() -> None:
         "| Dumps | 6 found, 4 loaded, 0 already loaded, 2 quarantined |",
         "| Articles | 17 new, 2 updated, 21 occurrences |",
         "| Removed lines | 30 |",
-        "| Checks | 11 passed, 1 failed |",
+        "| Checks | 11 passed, 1 failed, 2 skipped (nothing to check) |",
         "## Quarantined dumps (2)",
         "| bad.txt | segment: a full article has no author |",
         "| odd.bin | extract: binary \\| not text |",  # a '|' in a reason stays in its cell
@@ -225,8 +226,10 @@ def test_artifacts_are_readable_from_the_prefect_api(prefect_server, docs: Path)
     from prefect.runtime import flow_run
 
     dq_rows = [
-        {"run_id": RUN, "step": "extract", "suite": "extract", "success": True, "evaluated": 5, "failed": 0, "details": "[]"},
-        {"run_id": RUN, "step": "segment", "suite": "segment", "success": False, "evaluated": 11, "failed": 1, "details": "[{}]"},
+        {"run_id": RUN, "step": "extract", "suite": "extract", "success": True, "evaluated": 5, "failed": 0,
+         "details": "[]", "status": "passed", "rows_checked": 3},
+        {"run_id": RUN, "step": "segment", "suite": "segment", "success": False, "evaluated": 11, "failed": 1,
+         "details": "[{}]", "status": "failed", "rows_checked": 4},
     ]
 
     @flow
@@ -248,8 +251,8 @@ def test_artifacts_are_readable_from_the_prefect_api(prefect_server, docs: Path)
     assert by_key["dq-results"].type == "table"
     table = by_key["dq-results"].data
     assert (json.loads(table) if isinstance(table, str) else table) == [
-        {"step": "extract", "suite": "extract", "success": True, "evaluated": 5, "failed": 0},
-        {"step": "segment", "suite": "segment", "success": False, "evaluated": 11, "failed": 1},
+        {"step": "extract", "suite": "extract", "status": "passed", "rows_checked": 3, "evaluated": 5, "failed": 0},
+        {"step": "segment", "suite": "segment", "status": "failed", "rows_checked": 4, "evaluated": 11, "failed": 1},
     ]
 
     assert by_key["data-docs"].type == "markdown"  # Prefect stores a link as Markdown

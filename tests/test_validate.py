@@ -124,9 +124,19 @@ def test_suite_without_reasons_is_refused(tmp_path: Path, monkeypatch) -> None:
         ("dedup", validate.dedup_frame([])),
     ],
 )
-def test_empty_batch_passes(step: str, frame) -> None:
+def test_empty_batch_is_skipped(step: str, frame) -> None:
     result = validate.validate_frame(step, frame)
     assert (result.success, result.evaluated, result.failed, result.failures) == (True, 0, 0, {})
+    assert (result.status, result.rows) == ("skipped", 0)
+    assert validate.outcome_line(result) == f"validate {step}: skipped (no row to check)"
+
+
+def test_a_gate_counts_the_rows_it_checked() -> None:
+    frame = validate.dedup_frame([article("a.txt", article_id="0123456789abcdef"),
+                                  article("b.txt", article_id="fedcba9876543210", body=BODY + " And more.")])
+    result = validate.validate_frame("dedup", frame)
+    assert (result.status, result.rows) == ("passed", 2)
+    assert validate.outcome_line(result) == "validate dedup: passed (0 of 4 expectations failed, 2 rows checked)"
 
 
 def test_frame_missing_a_column_is_a_bug_not_bad_data() -> None:
