@@ -175,9 +175,9 @@ def test_the_flow_run_page_lists_the_run_summary_and_the_dq_table(browser, live_
         return rows.length > 1 ? rows : null; })()""")
     assert browser.js("location.pathname").startswith("/artifacts/artifact/")
     header, body = rows[0], rows[1:]
-    assert header == ["step", "suite", "success", "evaluated", "failed"], rows
+    assert header == ["step", "suite", "status", "rows_checked", "evaluated", "failed"], rows
     assert [row[0] for row in body] == ["extract", "clean", "segment", "dedup", "load"], rows
-    assert all(row[2] == "true" and row[4] == "0" for row in body), rows
+    assert all(row[2] == "passed" and int(row[3]) > 0 and row[5] == "0" for row in body), rows
     browser.screenshot("dq-results")
 
     # The run summary, rendered from Markdown: its heading names the run; 2 dumps, 9 new articles.
