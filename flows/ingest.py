@@ -70,14 +70,19 @@ def discover_dumps(raw_dir: Path, con: duckdb.DuckDBPyConnection) -> Discovery:
 
 
 @task(name="batch", task_run_name="batch-{batch_no}", cache_policy=NO_CACHE)
-def process_dumps(dumps: list[Dump], profile: str, batch_no: int, stage_folder: Path) -> BatchOutcome:
-    """Extract, clean and segment one batch, each step gated; stage its articles."""
+def process_dumps(dumps: list[Dump], profile: str, batch_no: int, stage_folder: Path) -> BatchOutcome | State:
+    """Extract, clean and segment one batch, each step gated; stage its articles.
+
+    A batch that refused dumps ends Failed, with its outcome as the state's data (the flow
+    goes on with the rest): in the Prefect UI it is not green like the batches that took all."""
     outcome = process_batch(dumps, profile, batch_no, stage_folder)
     logger = get_run_logger()
     logger.info("batch %d: %d dumps, %d lines, %d removed, %d articles staged, %d dumps refused", batch_no,
                 len(dumps), outcome.lines, outcome.removed, outcome.articles, len(outcome.quarantined))
     for gate in outcome.gates:
         logger.info(validate.outcome_line(gate))
+    if outcome.quarantined:
+        return Failed(message=f"{len(outcome.quarantined)} of {len(dumps)} dump(s) refused", data=outcome)
     return outcome
 
 
@@ -130,12 +135,20 @@ def process_batches(work: list[list[Dump]], profile: str, stage_folder: Path) ->
     single batch runs here, as starting workers (processes importing Prefect, Great
     Expectations and pandas: seconds each) would cost more than it saves."""
     if len(work) == 1:
-        yield process_dumps(work[0], profile, 1, stage_folder)
+        yield _taken(process_dumps(work[0], profile, 1, stage_folder, return_state=True).result(raise_on_failure=False))
         return
     futures = [process_dumps.submit(batch, profile, batch_no, stage_folder)
                for batch_no, batch in enumerate(work, start=1)]
     for future in futures:
-        yield future.result()
+        yield _taken(future.result(raise_on_failure=False))
+
+
+def _taken(result: BatchOutcome | BaseException) -> BatchOutcome:
+    """A batch's outcome, also of a batch that ended Failed because it refused dumps; an
+    error in the batch is raised."""
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 @dataclass

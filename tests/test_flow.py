@@ -25,6 +25,18 @@ def counts(warehouse) -> dict[str, int]:
         return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
 
 
+def task_states(flow_state) -> dict[str, str]:
+    """Each task run of the flow run (by name, the number Prefect adds left out) and its state type."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[flow_state.state_details.flow_run_id])))
+    return {t.name if t.name.startswith(("batch-", "validate-")) else t.name.rsplit("-", 1)[0]: t.state_type.value
+            for t in task_runs}
+
+
 def query(warehouse, sql):
     with gleaner.connect(warehouse) as con:
         return con.execute(sql).fetchall()
@@ -123,6 +135,10 @@ def test_a_bad_dump_is_quarantined_and_the_rest_is_loaded(seeds_subset, tmp_path
     assert status["empty.txt"][0] == "quarantined" and status["empty.txt"][1].startswith("extract:")
     assert status["notes.pdf"][0] == "quarantined" and "unsupported file type" in status["notes.pdf"][1]
     assert sorted(f for f, _ in summary.quarantined) == ["broken.txt", "empty.txt", "notes.pdf"]
+    # the batch that refused dumps is not green in the Prefect UI
+    assert task_states(state) == {"follow": "COMPLETED", "discover": "COMPLETED", "batch-1": "FAILED",
+                                  "dedup": "COMPLETED", "validate-dedup": "COMPLETED", "load": "COMPLETED",
+                                  "report": "COMPLETED"}
     failed_suites = query(warehouse, "SELECT step FROM dq_results WHERE NOT success")
     assert failed_suites == [("extract",)]
 

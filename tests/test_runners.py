@@ -107,6 +107,34 @@ def test_every_runner_builds_the_same_warehouse(runner, corpus, reference, tmp_p
     assert_same_warehouse(warehouse, reference)
 
 
+def test_a_batch_that_refused_dumps_ends_failed_and_the_run_takes_its_outcome(prefect_server, tmp_path):
+    """Batches in worker processes: the one whose gate refused a dump is Failed in Prefect,
+    the others Completed, and the warehouse has what every batch passed."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from gleaner.cli import EXIT_QUARANTINED
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for seed in sorted(SEEDS.glob("00[0-2]*.txt")):
+        shutil.copy(seed, raw / seed.name)
+    (raw / "zz-blank.txt").write_text("  \n\n")  # refused by the extract gate, in the last batch
+    warehouse = tmp_path / "wh"
+    assert run_cli("--raw", str(raw), "--warehouse", str(warehouse), "--task-runner", "process",
+                   "--workers", "2") == EXIT_QUARANTINED
+    with gleaner.connect(warehouse) as con:
+        assert con.execute("SELECT status, count(*) FROM dumps GROUP BY ALL ORDER BY ALL").fetchall() == [
+            ("loaded", 3), ("quarantined", 1)]
+        [(run_id,)] = con.execute("SELECT run_id FROM runs").fetchall()
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(run_id)])))
+    batches = sorted((t.name, t.state_type.value) for t in task_runs if t.name.startswith("batch-"))
+    assert batches == [(f"batch-{n}", "COMPLETED") for n in range(1, len(batches))] + [
+        (f"batch-{len(batches)}", "FAILED")]
+    assert len(batches) > 1
+
+
 def gleaner_command() -> list[str]:
     gleaner = REPO / ".venv" / "bin" / "gleaner"
     return [str(gleaner)] if gleaner.exists() else [sys.executable, "-m", "gleaner.cli"]
