@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from prefect import flow, get_run_logger, task
@@ -95,14 +96,14 @@ def dedup_articles(stage_folder: Path, con: duckdb.DuckDBPyConnection, excluded:
 
 
 @task(name="validate", task_run_name="validate-dedup", cache_policy=NO_CACHE)
-def validate_dedup(stage_folder: Path) -> validate.GateResult:
+def validate_dedup(stage_folder: Path) -> validate.GateResult | State:
     result = validate.validate_frame("dedup", validate.dedup_frame(deduped(stage_folder)))
     get_run_logger().info(validate.outcome_line(result))
-    return result
+    return _gate_state(result)
 
 
 @task(name="load", cache_policy=NO_CACHE)
-def load_rows(rows: RunRows, con: duckdb.DuckDBPyConnection) -> validate.GateResult:
+def load_rows(rows: RunRows, con: duckdb.DuckDBPyConnection) -> validate.GateResult | State:
     def stage_and_check() -> validate.GateResult:
         stage_run(con, rows)
         result = validate.validate_frame("load", validate.load_frame(con, rows.run_id))
@@ -114,7 +115,13 @@ def load_rows(rows: RunRows, con: duckdb.DuckDBPyConnection) -> validate.GateRes
     result = in_transaction(con, stage_and_check, commit_if=lambda r: r.success)
     get_run_logger().info(validate.outcome_line(result))
     get_run_logger().info("load: %s", "committed" if result.success else "refused by the load gate")
-    return result
+    return _gate_state(result)
+
+
+def _gate_state(result: validate.GateResult) -> validate.GateResult | State:
+    """A gate task's end: Failed when its gate refused dumps (red in the UI), with the result
+    as the state's data for the flow, which goes on with the rest."""
+    return result if result.success else Failed(message=f"{len(result.failures)} dump(s) refused", data=result)
 
 
 @task(name="follow", cache_policy=NO_CACHE)
@@ -143,9 +150,9 @@ def process_batches(work: list[list[Dump]], profile: str, stage_folder: Path) ->
         yield _taken(future.result(raise_on_failure=False))
 
 
-def _taken(result: BatchOutcome | BaseException) -> BatchOutcome:
-    """A batch's outcome, also of a batch that ended Failed because it refused dumps; an
-    error in the batch is raised."""
+def _taken(result: Any) -> Any:
+    """A task's result, also of a task that ended Failed because it refused dumps (its
+    state's data); an error in the task is raised."""
     if isinstance(result, BaseException):
         raise result
     return result
@@ -236,7 +243,7 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
                     get_run_logger().info(progress.advance(batch))
 
                 deduped = dedup_articles(rows.stage, con, rows.excluded)
-                dedup_gate = validate_dedup(rows.stage)
+                dedup_gate = _taken(validate_dedup(rows.stage, return_state=True).result(raise_on_failure=False))
                 gates.append(dedup_gate)
                 if not dedup_gate.success:
                     loaded, refused = split_by_gate(loaded, dedup_gate)
@@ -252,7 +259,7 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
                     + [quarantine_row(q) for q in quarantined]
                 rows.dq = [dq_row(g) for g in gates]
                 removed = removed_by_category(rows.stage, rows.excluded)
-                load_gate = load_rows(rows, con)
+                load_gate = _taken(load_rows(rows, con, return_state=True).result(raise_on_failure=False))
                 if not load_gate.success:
                     quarantined += refuse_load(con, rows, loaded, load_gate, quarantined)
                     removed = {}

@@ -213,6 +213,30 @@ def test_a_load_refused_by_its_gate_keeps_nothing_and_quarantines_the_run(seeds_
     [(status, reason)] = query(warehouse, "SELECT status, reason FROM dumps WHERE source_file LIKE '004%'")
     assert status == "quarantined" and reason.startswith("load: ")
     assert query(warehouse, "SELECT success FROM dq_results WHERE step = 'load' ORDER BY success") == [(False,), (True,)]
+    assert task_states(state)["load"] == "FAILED"  # red in the UI, like a batch that refused dumps
+
+
+def test_dumps_refused_by_the_dedup_gate_are_quarantined_and_the_rest_is_loaded(seeds_subset, tmp_path,
+                                                                               monkeypatch):
+    import tasks.validate
+
+    raw = seeds_subset("000", "004")
+    real_frame = tasks.validate.dedup_frame
+
+    def an_id_out_of_shape(articles):
+        frame = real_frame(articles)
+        frame.loc[frame["source_file"].str.startswith("004"), "article_id"] = "not-an-id"
+        return frame
+
+    monkeypatch.setattr(tasks.validate, "dedup_frame", an_id_out_of_shape)
+    state, summary = run_ingest(raw, tmp_path / "wh")
+    assert state.is_failed()
+    [(refused, reason)] = summary.quarantined
+    assert refused.startswith("004") and reason.startswith("dedup: ")
+    assert "an article id is not 16 lower-case hex digits" in reason
+    assert summary.dumps_loaded == 1
+    assert query(tmp_path / "wh", "SELECT DISTINCT source_file LIKE '004%' FROM article_occurrences") == [(False,)]
+    assert task_states(state)["validate-dedup"] == "FAILED"
 
 
 def test_the_command_line_refuses_a_broken_profile_before_starting(tmp_path):
