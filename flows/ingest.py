@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
@@ -142,17 +143,18 @@ def process_batches(work: list[list[Dump]], profile: str, stage_folder: Path) ->
     single batch runs here, as starting workers (processes importing Prefect, Great
     Expectations and pandas: seconds each) would cost more than it saves."""
     if len(work) == 1:
-        yield _taken(process_dumps(work[0], profile, 1, stage_folder, return_state=True).result(raise_on_failure=False))
+        yield _taken(process_dumps(work[0], profile, 1, stage_folder, return_state=True))
         return
     futures = [process_dumps.submit(batch, profile, batch_no, stage_folder)
                for batch_no, batch in enumerate(work, start=1)]
     for future in futures:
-        yield _taken(future.result(raise_on_failure=False))
+        yield _taken(future)
 
 
-def _taken(result: Any) -> Any:
-    """A task's result, also of a task that ended Failed because it refused dumps (its
-    state's data); an error in the task is raised."""
+def _taken(run: State | PrefectFuture) -> Any:
+    """The result of a task run (its final state, or its future), also of one that ended
+    Failed because it refused dumps: its state's data; an error in the task is raised."""
+    result = run.result(raise_on_failure=False)
     if isinstance(result, BaseException):
         raise result
     return result
@@ -243,7 +245,7 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
                     get_run_logger().info(progress.advance(batch))
 
                 deduped = dedup_articles(rows.stage, con, rows.excluded)
-                dedup_gate = _taken(validate_dedup(rows.stage, return_state=True).result(raise_on_failure=False))
+                dedup_gate = _taken(validate_dedup(rows.stage, return_state=True))
                 gates.append(dedup_gate)
                 if not dedup_gate.success:
                     loaded, refused = split_by_gate(loaded, dedup_gate)
@@ -259,7 +261,7 @@ def ingest(raw_dir: str, warehouse_dir: str, profile: str = DEFAULT_PROFILE, bat
                     + [quarantine_row(q) for q in quarantined]
                 rows.dq = [dq_row(g) for g in gates]
                 removed = removed_by_category(rows.stage, rows.excluded)
-                load_gate = _taken(load_rows(rows, con, return_state=True).result(raise_on_failure=False))
+                load_gate = _taken(load_rows(rows, con, return_state=True))
                 if not load_gate.success:
                     quarantined += refuse_load(con, rows, loaded, load_gate, quarantined)
                     removed = {}

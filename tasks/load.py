@@ -229,8 +229,8 @@ def migrate_legacy(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> None:
     """Move a warehouse of the earlier layout (one DuckDB file, DIR/gleaner.duckdb) into the
     lake, as one snapshot of kind 'migration', before the lake holds anything: every table's
     rows (the columns both have, and those BACKFILLS can fill in), and a fingerprint computed
-    for each article. The file is
-    then renamed gleaner.duckdb.migrated (kept: delete it once the lake has been checked).
+    for each article. The file is then renamed gleaner.duckdb.migrated (kept: delete it once
+    the lake has been checked).
     A migration killed midway leaves the lake empty and is done again by the next run."""
     legacy = warehouse_dir / LEGACY_DB_FILE
     if con.execute("SELECT count(*) FROM dumps").fetchone()[0]:
