@@ -4,6 +4,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -59,3 +62,25 @@ def run_ingest(raw, warehouse):
 
     state = ingest(str(raw), str(warehouse), return_state=True)
     return state, state.result(raise_on_failure=False)
+
+
+def all_ended(task_runs: list) -> bool:
+    """Whether the flow's last task run (report) is recorded and every task run has ended."""
+    return any(t.name.startswith("report") for t in task_runs) and all(
+        t.state is not None and t.state.is_final() for t in task_runs)
+
+
+def task_runs_of(flow_run_id, settled: Callable[[list], bool] = all_ended, timeout: float = 30) -> list:
+    """The flow run's task runs on the Prefect server, read again until settled(them) or
+    `timeout` seconds: the server records task runs from events, a moment after they end."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with get_client(sync_client=True) as client:
+            task_runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(str(flow_run_id))])))
+        if settled(task_runs) or time.monotonic() > deadline:
+            return task_runs
+        time.sleep(0.5)

@@ -9,7 +9,7 @@ import sys
 import gleaner
 import pytest
 
-from conftest import REPO, SEEDS, run_ingest
+from conftest import REPO, SEEDS, run_ingest, task_runs_of
 from tasks.export import export_query
 
 TABLES = ("articles", "article_sections", "article_occurrences", "removed_text", "dumps", "dq_results")
@@ -27,14 +27,8 @@ def counts(warehouse) -> dict[str, int]:
 
 def task_states(flow_state) -> dict[str, str]:
     """Each task run of the flow run (by name, the number Prefect adds left out) and its state type."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    with get_client(sync_client=True) as client:
-        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
-            id=FlowRunFilterId(any_=[flow_state.state_details.flow_run_id])))
     return {t.name if t.name.startswith(("batch-", "validate-")) else t.name.rsplit("-", 1)[0]: t.state_type.value
-            for t in task_runs}
+            for t in task_runs_of(flow_state.state_details.flow_run_id)}
 
 
 def query(warehouse, sql):

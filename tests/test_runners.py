@@ -17,7 +17,7 @@ import psutil
 import gleaner
 import pytest
 
-from conftest import REPO, SEEDS
+from conftest import REPO, SEEDS, task_runs_of
 from tasks.export import SCHEMA as EXPORTED
 from tasks.export import export_query
 
@@ -110,9 +110,6 @@ def test_every_runner_builds_the_same_warehouse(runner, corpus, reference, tmp_p
 def test_a_batch_that_refused_dumps_ends_failed_and_the_run_takes_its_outcome(prefect_server, tmp_path):
     """Batches in worker processes: the one whose gate refused a dump is Failed in Prefect,
     the others Completed, and the warehouse has what every batch passed."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
     from gleaner.cli import EXIT_QUARANTINED
 
     raw = tmp_path / "raw"
@@ -127,9 +124,7 @@ def test_a_batch_that_refused_dumps_ends_failed_and_the_run_takes_its_outcome(pr
         assert con.execute("SELECT status, count(*) FROM dumps GROUP BY ALL ORDER BY ALL").fetchall() == [
             ("loaded", 3), ("quarantined", 1)]
         [(run_id,)] = con.execute("SELECT run_id FROM runs").fetchall()
-    with get_client(sync_client=True) as client:
-        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(run_id)])))
-    batches = sorted((t.name, t.state_type.value) for t in task_runs if t.name.startswith("batch-"))
+    batches = sorted((t.name, t.state_type.value) for t in task_runs_of(run_id) if t.name.startswith("batch-"))
     assert batches == [(f"batch-{n}", "COMPLETED") for n in range(1, len(batches))] + [
         (f"batch-{len(batches)}", "FAILED")]
     assert len(batches) > 1
@@ -162,8 +157,6 @@ def prefect_servers_since(began: float, marker: str) -> list[str]:
 def test_a_dask_cluster_builds_the_same_warehouse_and_reports_to_the_server(corpus, reference, tmp_path,
                                                                             monkeypatch):
     import distributed
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.settings import PREFECT_API_URL
 
     began, marker = time.time(), uuid.uuid4().hex
@@ -182,15 +175,11 @@ def test_a_dask_cluster_builds_the_same_warehouse_and_reports_to_the_server(corp
     assert done.returncode == 0, done.stderr[-3000:]
     assert_same_warehouse(warehouse, reference)
 
-    run_id = uuid.UUID(json.loads(done.stdout)["run_id"])  # the flow run's id
-    deadline = time.monotonic() + 30  # the server records task runs from events, a moment later
-    while True:
-        with get_client(sync_client=True) as client:
-            task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
-        batches = sorted((t.name, t.state_name) for t in task_runs if t.name.startswith("batch-"))
-        if len(batches) == 5 or time.monotonic() > deadline:
-            break
-        time.sleep(1)
+    def batches_of(task_runs: list) -> list[tuple[str, str]]:
+        return sorted((t.name, t.state_name) for t in task_runs if t.name.startswith("batch-"))
+
+    run_id = json.loads(done.stdout)["run_id"]  # the flow run's id
+    batches = batches_of(task_runs_of(run_id, settled=lambda runs: len(batches_of(runs)) == 5))
     assert batches == [(f"batch-{n}", "Completed") for n in range(1, 6)]
     assert prefect_servers_since(began, marker) == []
 
