@@ -311,7 +311,7 @@ def console() -> None:
     """The `gleaner` command (pyproject's script): main(), then an exit without the
     interpreter's teardown once every atexit handler has run (Prefect stops its temporary
     server in one). Freeing the objects of Prefect, Great Expectations, pandas and DuckDB one
-    by one took 1.3 to 2.3 s of every run, and nothing is left to write by then: files and
+    by one took 1.3 to 2.6 s of every run, and nothing is left to write by then: files and
     connections are closed where they are used, and logging is flushed here."""
     exit_code: list[int] = []
 
