@@ -24,6 +24,9 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
 
 from tasks.models import Article, SegmentedDump
 
@@ -37,38 +40,66 @@ _PRIME = 1_000_003
 # of texts: too rare to move an overlap of half the shingles.
 _HASH_MASK = (1 << 31) - 1
 _WORD = re.compile(r"\w+")
+_SPACE = re.compile(r"\s")
 
 
-class _CombiningMarks(dict):
-    """A str.translate table that deletes every combining mark, filled in as characters are
-    met: a corpus uses a few hundred of the 1.1 million code points."""
-
-    def __missing__(self, code_point: int) -> int | None:
-        kept = None if unicodedata.combining(chr(code_point)) else code_point
-        self[code_point] = kept
-        return kept
+@cache
+def _is_combining(ch: str) -> bool:
+    return unicodedata.combining(ch) != 0
 
 
-_COMBINING_MARKS = _CombiningMarks()
+def _without_marks(text: str) -> str:
+    """The text without combining marks. Replacing the few marks a text holds is cheaper
+    than translating every character (most non-ASCII characters are quotes and dashes)."""
+    if text.isascii():
+        return text
+    for mark in [ch for ch in set(text) if not ch.isascii() and _is_combining(ch)]:
+        text = text.replace(mark, "")
+    return text
 
 
 def normal_words(text: str) -> list[str]:
     """Lower-case words without accents: 'Ivanović' and 'Ivanovic' are one name."""
-    if text.isascii():  # nothing to fold but case; most text is
+    if text.isascii():  # nothing to fold but case; most names are
         return _WORD.findall(text.lower())
-    return _WORD.findall(unicodedata.normalize("NFKD", text.casefold()).translate(_COMBINING_MARKS))
+    return _WORD.findall(_without_marks(unicodedata.normalize("NFKD", text.casefold())))
+
+
+def opening_words(text: str, count: int) -> list[str]:
+    """normal_words of the text's opening, at least `count` of them (all, if it has fewer).
+
+    Words never span white space, and folding case and accents never moves a character
+    across it, so the words of a prefix cut at white space are the text's first words."""
+    limit = 8 * count  # characters: a word and its space are 6 on average
+    while limit < len(text) and (space := _SPACE.search(text, limit)) is not None:
+        words = normal_words(text[:space.start()])
+        if len(words) >= count:
+            return words
+        limit *= 2
+    return normal_words(text)
 
 
 def author_key(authors: Iterable[str]) -> str:
     return "|".join(sorted(" ".join(normal_words(a)) for a in authors))
 
 
+def shingle_hashes(words: list[str]) -> np.ndarray:
+    """The sorted distinct hashes of the word 4-grams of the opening FINGERPRINT_WORDS words.
+
+    A shingle's hash combines its words' CRCs: one C call per word, not per shingle. CRC-32
+    is the same in every process and version, so stored fingerprints stay comparable. The
+    arithmetic wraps at 64 bits, which keeps the low 31 bits of the exact product."""
+    opening = words[:FINGERPRINT_WORDS]
+    if len(opening) < SHINGLE_WORDS:
+        return np.empty(0, np.int32)
+    crcs = np.fromiter(map(zlib.crc32, map(str.encode, opening)), np.uint64, len(opening))
+    prime = np.uint64(_PRIME)
+    hashes = ((crcs[:-3] * prime + crcs[1:-2]) * prime + crcs[2:-1]) * prime + crcs[3:]
+    return np.unique(hashes & np.uint64(_HASH_MASK)).astype(np.int32)
+
+
 def _fingerprint(words: list[str]) -> frozenset[int]:
-    # A shingle's hash combines its words' CRCs: one C call per word, not per shingle. CRC-32
-    # is the same in every process and version, so stored fingerprints stay comparable.
-    crcs = [zlib.crc32(w.encode()) for w in words[:FINGERPRINT_WORDS]]
-    return frozenset((((a * _PRIME + b) * _PRIME + c) * _PRIME + d) & _HASH_MASK
-                     for a, b, c, d in zip(crcs, crcs[1:], crcs[2:], crcs[3:]))
+    return frozenset(shingle_hashes(words).tolist())
 
 
 def _article_id(article: Article, words: list[str]) -> str:
@@ -81,7 +112,7 @@ def _article_id(article: Article, words: list[str]) -> str:
 
 def fingerprint_of(text: str) -> frozenset[int]:
     """The hashes of the word 4-grams of the text's opening FINGERPRINT_WORDS words."""
-    return _fingerprint(normal_words(text))
+    return _fingerprint(opening_words(text, FINGERPRINT_WORDS))
 
 
 def fingerprint(article: Article) -> frozenset[int]:
@@ -89,7 +120,13 @@ def fingerprint(article: Article) -> frozenset[int]:
 
 
 def article_id(article: Article) -> str:
-    return _article_id(article, normal_words(article.body))
+    return _article_id(article, opening_words(article.body, ID_WORDS))
+
+
+def placement(article: Article) -> tuple[str, np.ndarray]:
+    """The id an occurrence gets if it is a new article, and its shingle hashes."""
+    words = opening_words(article.body, FINGERPRINT_WORDS)
+    return _article_id(article, words), shingle_hashes(words)
 
 
 def same_article(a: Article, fa: frozenset[int], b: Article, fb: frozenset[int]) -> bool:
@@ -151,8 +188,8 @@ class Candidate:
 
 
 def candidate(article: Article, source_sha256: str) -> Candidate:
-    words = normal_words(article.body)
-    return Candidate(article, source_sha256, _fingerprint(words), _article_id(article, words))
+    new_id, hashes = placement(article)
+    return Candidate(article, source_sha256, frozenset(hashes.tolist()), new_id)
 
 
 def dedup_author(known: list[tuple[Article, frozenset[int]]], candidates: Iterable[Candidate]) -> DedupResult:

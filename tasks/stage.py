@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Protocol
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tasks.dedup import Candidate, author_key, candidate, dedup_author
+from tasks.dedup import Candidate, author_key, dedup_author, placement
 from tasks.lake import MEMORY_LIMIT
 from tasks.models import Article, Section, SegmentedDump
 
@@ -109,31 +110,53 @@ def _write(table: pa.Table, folder: Path, batch_no: int) -> None:
     os.replace(partial, folder / f"batch-{batch_no:06d}.parquet")
 
 
+def _list_column(values: list[np.ndarray], value_type: pa.DataType) -> pa.ListArray:
+    """A list column of one numpy array per row."""
+    offsets = np.zeros(len(values) + 1, np.int32)
+    np.cumsum([len(v) for v in values], out=offsets[1:])
+    flat = np.concatenate(values) if values else np.empty(0)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, value_type))
+
+
+def occurrence_table(batch_no: int, segmented: list[SegmentedDump]) -> pa.Table:
+    """The batch's article occurrences, a row each, with what dedup needs of them."""
+    rows = [(dump_no, s.dump, a) for dump_no, s in enumerate(segmented) for a in s.articles]
+    placed = [placement(a) for _, _, a in rows]
+    articles = [a for _, _, a in rows]
+    columns = {
+        "batch_no": [batch_no] * len(rows), "dump_no": [n for n, _, _ in rows],
+        "ordinal": [a.ordinal for a in articles], "source_file": [d.source_file for _, d, _ in rows],
+        "source_sha256": [d.sha256 for _, d, _ in rows], "kind": [a.kind for a in articles],
+        "authors": [a.authors for a in articles], "published_on": [a.published_on for a in articles],
+        "title": [a.title for a in articles], "category": [a.category for a in articles],
+        "lede": [a.lede for a in articles], "body": [a.body for a in articles],
+        "sections": [[{"heading": x.heading, "text": x.text} for x in a.sections] for a in articles],
+        "bio": [a.bio for a in articles], "word_count": [a.word_count for a in articles],
+        "author_key": [author_key(a.authors) for a in articles], "new_id": [new_id for new_id, _ in placed],
+    }
+    arrays = [pa.array(columns[f.name], f.type) for f in OCCURRENCE_SCHEMA if f.name != "fingerprint"]
+    arrays.append(_list_column([hashes for _, hashes in placed], pa.int32()))
+    return pa.Table.from_arrays(arrays, schema=OCCURRENCE_SCHEMA)
+
+
+def removed_table(segmented: list[SegmentedDump]) -> pa.Table:
+    removals = [(r, s.dump.sha256) for s in segmented for r in s.removed]
+    return pa.Table.from_arrays([
+        pa.array([r.source_file for r, _ in removals], pa.string()),
+        pa.array([r.line_no for r, _ in removals], pa.int32()),
+        pa.array([r.category for r, _ in removals], pa.string()),
+        pa.array([r.text for r, _ in removals], pa.string()),
+        pa.array([sha for _, sha in removals], pa.string()),
+    ], schema=REMOVED_SCHEMA)
+
+
 def write_batch(stage: Path, batch_no: int, segmented: list[SegmentedDump]) -> None:
     """Stage the articles and removals of one batch's dumps that passed their gates."""
-    occurrences = []
-    for dump_no, s in enumerate(segmented):
-        for a in s.articles:
-            placed = candidate(a, s.dump.sha256)
-            occurrences.append({
-                "batch_no": batch_no, "dump_no": dump_no, "ordinal": a.ordinal, "source_file": s.dump.source_file,
-                "source_sha256": s.dump.sha256, "kind": a.kind, "authors": a.authors,
-                "published_on": a.published_on, "title": a.title, "category": a.category, "lede": a.lede,
-                "body": a.body, "sections": [{"heading": x.heading, "text": x.text} for x in a.sections],
-                "bio": a.bio, "word_count": a.word_count, "author_key": author_key(a.authors),
-                "new_id": placed.new_id, "fingerprint": sorted(placed.fingerprint)})
-    removed = [
-        {"source_file": r.source_file, "line_no": r.line_no, "category": r.category, "text": r.text,
-         "source_sha256": s.dump.sha256}
-        for s in segmented for r in s.removed
-    ]
-    by_part: dict[int, list[dict]] = defaultdict(list)
-    for occurrence in occurrences:
-        by_part[author_part(occurrence["author_key"])].append(occurrence)
-    for part, rows in by_part.items():
-        _write(pa.Table.from_pylist(rows, schema=OCCURRENCE_SCHEMA), stage / "occurrences" / f"part-{part:03d}",
-               batch_no)
-    _write(pa.Table.from_pylist(removed, schema=REMOVED_SCHEMA), stage / "removed", batch_no)
+    occurrences = occurrence_table(batch_no, segmented)
+    parts = np.array([author_part(key) for key in occurrences.column("author_key").to_pylist()], np.int32)
+    for part in np.unique(parts).tolist():
+        _write(occurrences.filter(pa.array(parts == part)), stage / "occurrences" / f"part-{part:03d}", batch_no)
+    _write(removed_table(segmented), stage / "removed", batch_no)
 
 
 # --- dedup over the stage -------------------------------------------------------------
