@@ -539,7 +539,7 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
 
                 totals = dedup()
                 with timed("gate dedup"):
-                    dedup_gate = validate.validate_frame("dedup", validate.dedup_frame(stage_module.deduped(rows.stage)))
+                    dedup_gate = validate.validate_frame("dedup", validate.dedup_frame(stage_module.deduped_articles(rows.stage)))
                 gates.append(dedup_gate)
                 if not dedup_gate.success:
                     loaded, refused = split_by_gate(loaded, dedup_gate)

@@ -38,7 +38,7 @@ from tasks.load import (RunRows, StoredArticles, dq_row, dump_row, in_transactio
                         quarantine_row, record_run, refuse_load, stage_run, writer_lock)
 from tasks.models import Dump, Quarantine
 from tasks.profile import DEFAULT_PROFILE, load_profile
-from tasks.stage import DedupTotals, clear_stages, dedup_stage, deduped, removed_by_category, start_stage
+from tasks.stage import DedupTotals, clear_stages, dedup_stage, deduped_articles, removed_by_category, start_stage
 
 
 @dataclass
@@ -98,7 +98,7 @@ def dedup_articles(stage_folder: Path, con: duckdb.DuckDBPyConnection, excluded:
 
 @task(name="validate", task_run_name="validate-dedup", cache_policy=NO_CACHE)
 def validate_dedup(stage_folder: Path) -> validate.GateResult | State:
-    result = validate.validate_frame("dedup", validate.dedup_frame(deduped(stage_folder)))
+    result = validate.validate_frame("dedup", validate.dedup_frame(deduped_articles(stage_folder)))
     get_run_logger().info(validate.outcome_line(result))
     return _gate_state(result)
 

@@ -334,13 +334,6 @@ def dedup_stage(stage: Path, known: KnownArticles, excluded: set[str]) -> DedupT
     return totals
 
 
-def deduped(stage: Path) -> Iterator[Article]:
-    """The article rows dedup_stage wrote, with the occurrence each was taken from."""
-    with scratch_connection(stage) as scratch:
-        for row in stream_rows(scratch, "SELECT * FROM read_parquet($file)", {"file": str(deduped_articles(stage))}):
-            yield _article(row)
-
-
 def removed_by_category(stage: Path, excluded: set[str]) -> dict[str, int]:
     """Staged removals per category, except those of the `excluded` dumps."""
     with scratch_connection(stage) as scratch:

@@ -7,12 +7,10 @@ can quarantine exactly the dumps that broke an expectation, with the suite's hum
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from tasks.models import Article, CleanedDump, ExtractedDump, SegmentedDump
+from tasks.models import CleanedDump, ExtractedDump, SegmentedDump
 
 if TYPE_CHECKING:
     import duckdb
@@ -46,7 +44,11 @@ SEGMENT_COLUMNS = [
     "source_file", "ordinal", "kind", "n_authors", "authors", "word_count", "body_words",
     "lede", "body", "bio", "title",
 ]
-DEDUP_COLUMNS = ["source_file", "ordinal", "article_id", "kind", "title", "body"]
+DEDUP_SQL = f"""
+SELECT source_file, ordinal, article_id, kind, title,
+       CASE WHEN length(body) <= {SAMPLE_CHARS} THEN body ELSE left(body, {SAMPLE_CHARS}) || ' #' || md5(body) END AS body
+FROM read_parquet($file)
+"""
 
 # The run's occurrences, checked against everything stored: a rerun's cost follows what it
 # loads, not the size of the warehouse.
@@ -321,30 +323,17 @@ def segment_frame(dumps: list[SegmentedDump]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
 
 
-def dedup_frame(articles: Iterable[Article]) -> pd.DataFrame:
-    """One row per distinct article dedup kept, with the occurrence it was taken from.
+def dedup_frame(articles_file: Path) -> pd.DataFrame:
+    """One row per distinct article dedup kept (the stage's articles.parquet, tasks/stage.py),
+    with the occurrence it was taken from.
 
     The body is checked for uniqueness only, so a long one is held as its opening (what
-    the Data Docs show) and a digest of the whole: a run's articles, whatever their number,
-    fit in memory."""
-    rows = [
-        {
-            "source_file": article.source_file,
-            "ordinal": article.ordinal,
-            "article_id": article.article_id,
-            "kind": article.kind,
-            "title": article.title,
-            "body": _short_and_unique(article.body),
-        }
-        for article in articles
-    ]
-    return pd.DataFrame(rows, columns=DEDUP_COLUMNS)
+    the Data Docs show) and a digest of the whole: DuckDB reads the file's columns as a
+    stream, and a run's articles, whatever their number, fit in memory."""
+    import duckdb
 
-
-def _short_and_unique(text: str) -> str:
-    if len(text) <= SAMPLE_CHARS:
-        return text
-    return f"{text[:SAMPLE_CHARS]} #{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}"
+    with duckdb.connect() as con:
+        return con.execute(DEDUP_SQL, {"file": str(articles_file)}).df()
 
 
 def load_frame(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from tasks import report, validate
-from test_validate import article, cleaned, extracted, segmented
+from test_validate import article, cleaned, deduped_file, extracted, segmented
 
 SUITES = ["extract", "clean", "segment", "dedup", "load"]
 RUN = "3f0e5a54-6d2b-4a8e-9c1e-2b8f1f0c7a11"
@@ -32,7 +32,7 @@ def gate_results() -> list[validate.GateResult]:
         validate.validate_frame("extract", validate.extract_frame([extracted("bad.txt", ["By nobody", "Text."])])),
         validate.validate_frame("clean", validate.clean_frame([cleaned("bad.txt", ["Text."])])),
         validate.validate_frame("segment", validate.segment_frame([segmented("bad.txt", [article("bad.txt", authors=[])])])),
-        validate.validate_frame("dedup", validate.dedup_frame([article("a.txt", article_id="0123456789abcdef")])),
+        validate.validate_frame("dedup", validate.dedup_frame(deduped_file([article("a.txt", article_id="0123456789abcdef")]))),
         validate.validate_frame("load", validate.load_frame(con, "run")),
         validate.validate_frame("extract", validate.extract_frame([])),  # a batch that extracted nothing
     ]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tasks import validate
@@ -74,6 +77,17 @@ def article(
 def segmented(source_file: str, articles: list[Article]) -> SegmentedDump:
     return SegmentedDump(make_dump(source_file), articles, [], "utf-8")
 
+def deduped_file(articles: list[Article]) -> Path:
+    """The articles as the stage's articles.parquet holds them (the columns the dedup gate reads)."""
+    path = Path(tempfile.mkdtemp(prefix="gleaner-test-")) / "articles.parquet"
+    rows = [{"source_file": a.source_file, "ordinal": a.ordinal, "article_id": a.article_id, "kind": a.kind,
+             "title": a.title, "body": a.body} for a in articles]
+    schema = pa.schema([("source_file", pa.string()), ("ordinal", pa.int32()), ("article_id", pa.string()),
+                        ("kind", pa.string()), ("title", pa.string()), ("body", pa.string())])
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return path
+
+
 
 # --- suites --------------------------------------------------------------------------------
 
@@ -121,7 +135,7 @@ def test_suite_without_reasons_is_refused(tmp_path: Path, monkeypatch) -> None:
         ("extract", validate.extract_frame([])),
         ("clean", validate.clean_frame([])),
         ("segment", validate.segment_frame([])),
-        ("dedup", validate.dedup_frame([])),
+        ("dedup", validate.dedup_frame(deduped_file([]))),
     ],
 )
 def test_empty_batch_is_skipped(step: str, frame) -> None:
@@ -132,15 +146,15 @@ def test_empty_batch_is_skipped(step: str, frame) -> None:
 
 
 def test_a_gate_counts_the_rows_it_checked() -> None:
-    frame = validate.dedup_frame([article("a.txt", article_id="0123456789abcdef"),
-                                  article("b.txt", article_id="fedcba9876543210", body=BODY + " And more.")])
+    frame = validate.dedup_frame(deduped_file([article("a.txt", article_id="0123456789abcdef"),
+                                               article("b.txt", article_id="fedcba9876543210", body=BODY + " And more.")]))
     result = validate.validate_frame("dedup", frame)
     assert (result.status, result.rows) == ("passed", 2)
     assert validate.outcome_line(result) == "validate dedup: passed (0 of 4 expectations failed, 2 rows checked)"
 
 
 def test_frame_missing_a_column_is_a_bug_not_bad_data() -> None:
-    frame = validate.dedup_frame([article("a.txt", article_id="0123456789abcdef")]).drop(columns="kind")
+    frame = validate.dedup_frame(deduped_file([article("a.txt", article_id="0123456789abcdef")])).drop(columns="kind")
     with pytest.raises(validate.GateError, match="could not run"):
         validate.validate_frame("dedup", frame)
 
@@ -348,7 +362,7 @@ def test_dedup_gate_passes_distinct_ids() -> None:
         article("b.txt", 1, kind="teaser", authors=[], body="", article_id="00000000000000aa"),
         article("b.txt", 2, kind="teaser", authors=[], body="", article_id="00000000000000bb"),
     ]
-    result = validate.validate_frame("dedup", validate.dedup_frame(articles))
+    result = validate.validate_frame("dedup", validate.dedup_frame(deduped_file(articles)))
     assert result.success, result.details
     assert result.evaluated == 4
 
@@ -359,7 +373,7 @@ def test_dedup_gate_blames_both_dumps_of_a_duplicate_id() -> None:
         article("b.txt", 3, article_id="0123456789abcdef", body="A different article."),
         article("c.txt", 1, article_id="1111111111111111", body="Unrelated."),
     ]
-    result = validate.validate_frame("dedup", validate.dedup_frame(articles))
+    result = validate.validate_frame("dedup", validate.dedup_frame(deduped_file(articles)))
     assert result.failures == {
         "a.txt": ["two distinct articles share an id"],
         "b.txt": ["two distinct articles share an id"],
@@ -374,7 +388,7 @@ def test_dedup_gate_blames_missing_and_malformed_ids_and_missed_duplicates() -> 
         article("twin1.txt", article_id="aaaaaaaaaaaaaaaa", body="Same full text."),
         article("twin2.txt", article_id="bbbbbbbbbbbbbbbb", body="Same full text."),
     ]
-    result = validate.validate_frame("dedup", validate.dedup_frame(articles))
+    result = validate.validate_frame("dedup", validate.dedup_frame(deduped_file(articles)))
     assert result.failures == {
         "none.txt": ["an article has no id"],
         "upper.txt": ["an article id is not 16 lower-case hex digits"],
@@ -452,7 +466,7 @@ def test_gate_result_keeps_its_validation_for_the_docs() -> None:
         article("twin1.txt", article_id="aaaaaaaaaaaaaaaa", body="Same full text " * 100),
         article("twin2.txt", article_id="bbbbbbbbbbbbbbbb", body="Same full text " * 100),
     ]
-    result = validate.validate_frame("dedup", validate.dedup_frame(articles))
+    result = validate.validate_frame("dedup", validate.dedup_frame(deduped_file(articles)))
     validation = result.validation
     assert validation["suite_name"] == "dedup" and validation["success"] is False
     assert validation["statistics"]["evaluated_expectations"] == result.evaluated
@@ -470,7 +484,7 @@ def test_gate_result_keeps_its_validation_for_the_docs() -> None:
 
 
 def test_empty_batch_has_no_validation() -> None:
-    assert validate.validate_frame("dedup", validate.dedup_frame([])).validation is None
+    assert validate.validate_frame("dedup", validate.dedup_frame(deduped_file([]))).validation is None
 
 
 def test_load_frame_reads_only_the_runs_rows_but_counts_earlier_copies(staged: duckdb.DuckDBPyConnection) -> None:
