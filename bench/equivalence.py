@@ -2,12 +2,14 @@
 core (extract, clean, segment, the gates, staging) leaves the warehouse as it was.
 
     .venv/bin/python bench/equivalence.py digest RAW OUT.json [--workers N] [--batch-mb MB]
+    .venv/bin/python bench/equivalence.py warehouse WAREHOUSE OUT.json
     .venv/bin/python bench/equivalence.py compare EXPECTED.json ACTUAL.json
 
 A dump's digest covers everything the batch staged for it: each article occurrence (its
 place, kind, authors, date, title, category, lede, body, sections, bio, word count, author
 key, new id and fingerprint) and each removal (line number, category, text); or, for a dump
-a step or a gate refused, the step and the reason. The digests of the code a rewrite
+a step or a gate refused, the step and the reason. A warehouse's digest covers the rows of
+its tables but for run ids and times: what dedup and the load made of the batches. The digests of the code a rewrite
 replaces are kept beside the corpus (bench/run.py) and by tests/test_equivalence.py.
 """
 from __future__ import annotations
@@ -73,6 +75,30 @@ def corpus_digests(raw: Path, profile: str = DEFAULT_PROFILE, workers: int = 1, 
     return dict(sorted(digests.items()))
 
 
+#: the tables whose content a rewrite must leave as it was; run ids and times differ by run,
+#: and file times by copy
+WAREHOUSE_TABLES = ("articles", "article_sections", "article_fingerprints", "article_occurrences", "removed_text",
+                    "dumps")
+_VOLATILE = ("run_id", "processed_at", "modified_ns")  # modified_ns: the files' times
+
+
+def warehouse_digests(warehouse: Path) -> dict[str, str]:
+    """table -> its row count and an order-free digest of its rows (sums of each row's md5)."""
+    import gleaner
+
+    digests = {}
+    with gleaner.connect(warehouse) as con:
+        for table in WAREHOUSE_TABLES:
+            columns = [name for (name,) in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = $table ORDER BY ordinal_position",
+                {"table": table}).fetchall() if name not in _VOLATILE]
+            row = f"CAST(row({', '.join(columns)}) AS VARCHAR)"
+            count, upper, lower = con.execute(
+                f"SELECT count(*), sum(md5_number_upper({row})), sum(md5_number_lower({row})) FROM {table}").fetchone()
+            digests[table] = f"{count} rows {upper:x}{lower:x}" if count else "0 rows"
+    return digests
+
+
 def differences(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
     """The dumps whose digests differ, or that only one side has."""
     return sorted(name for name in expected.keys() | actual.keys() if expected.get(name) != actual.get(name))
@@ -87,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     digest.add_argument("--profile", default=DEFAULT_PROFILE)
     digest.add_argument("--workers", type=int, default=1)
     digest.add_argument("--batch-mb", type=float, default=16.0)
+    tables = sub.add_parser("warehouse", help="write the digest of every table of WAREHOUSE to OUT")
+    tables.add_argument("warehouse", type=Path)
+    tables.add_argument("out", type=Path)
     compare = sub.add_parser("compare", help="list the dumps whose digests differ; exit 1 if any")
     compare.add_argument("expected", type=Path)
     compare.add_argument("actual", type=Path)
@@ -95,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         digests = corpus_digests(args.raw, args.profile, args.workers, args.batch_mb)
         args.out.write_text(json.dumps(digests, indent=0) + "\n")
         print(f"{len(digests)} dumps digested into {args.out}")
+        return 0
+    if args.command == "warehouse":
+        digests = warehouse_digests(args.warehouse)
+        args.out.write_text(json.dumps(digests, indent=0) + "\n")
+        print("\n".join(f"{table}: {digest}" for table, digest in digests.items()))
         return 0
     differ = differences(json.loads(args.expected.read_text()), json.loads(args.actual.read_text()))
     for name in differ:

@@ -1,5 +1,6 @@
 """The core makes of every dump what the code it replaced made: the same articles, ids,
-fingerprints, removals and line numbers, and the same refusals (bench/equivalence.py).
+fingerprints, removals and line numbers, and the same refusals; and the same warehouse
+(bench/equivalence.py).
 
 The expected digests were computed with the core before its columnar rewrite (the
 fixture names the commit), on a generated corpus (text and HTML, gzipped, cp1252, CRLF,
@@ -14,7 +15,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, run_ingest
 
 sys.path.insert(0, str(REPO / "bench"))
 import equivalence  # noqa: E402
@@ -39,6 +40,16 @@ def test_every_dump_comes_out_as_before(corpus, tmp_path):
     actual = equivalence.corpus_digests(raw, batch_mb=1.0)
     assert len(actual) == len(expected)
     assert equivalence.differences(expected, actual) == []
+
+
+@pytest.mark.parametrize("corpus", sorted(CORPORA))
+def test_the_warehouse_comes_out_as_before(corpus, tmp_path, prefect_server):
+    """Dedup and the load make the same tables of the same batches: every row but run ids
+    and times."""
+    raw = _generated(tmp_path) if corpus == "generated" else REPO / CORPORA[corpus]["raw"]
+    run_ingest(raw, tmp_path / "wh")
+    expected = CORPORA[corpus]["warehouse"]
+    assert equivalence.differences(expected, equivalence.warehouse_digests(tmp_path / "wh")) == []
 
 
 def test_a_changed_article_is_a_difference(tmp_path):
