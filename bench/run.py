@@ -392,9 +392,21 @@ def _batch_worker(dumps, profile: str, batch_no: int, stage_folder: Path, profil
     return outcome, {k: list(v) for k, v in _BATCH_STEPS.items()}, wall, cpu, os.getpid(), session
 
 
-#: the main process's steps that run inside the load's transaction (their time is taken out
-#: of "load: BEGIN, COMMIT"), and the parts of a follow, timed apart (see _patch_follow)
-_LOAD_INNER = ("load: write tables (stage_run)", "gate load", "load: record run")
+#: what a stage of tasks/pipeline.py does, by its name and call number (follow and dedup run twice)
+_STAGE_LABELS = {
+    ("follow", 0): "follow at start (export + search index; catch-up, normally nothing)",
+    ("discover", 0): "discover (loaded dumps, walk, stat, hash new files)",
+    ("dedup", 0): "dedup (dedup_stage)",
+    ("dedup", 1): "dedup again, without the dumps its gate refused",
+    ("validate", 0): "gate dedup",
+    ("load", 0): "load: BEGIN, gate load, COMMIT",
+    ("follow", 1): "follow (export + search index)",
+    ("report", 0): "report (Data Docs)",
+}
+_LOAD_LABEL = _STAGE_LABELS["load", 0]
+_BATCH_WORK = "extract, clean, segment, gates, stage"
+#: the parts of the load timed apart (see pipeline_child), and those of a follow (_patch_follow)
+_LOAD_PARTS: dict[str, list[float]] = {}
 _FOLLOW_PARTS: dict[str, list[float]] = {}  # part -> [wall s, CPU s, calls], summed over both follows
 
 
@@ -410,11 +422,11 @@ def _patch_follow() -> None:
 
 def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb: float,
                    profile_html: Path | None) -> None:
-    """The work of flows.ingest.ingest without Prefect: the plain functions its tasks call, in the
-    flow's order, with the batches in a process pool of `workers` processes (spawned, as Prefect's
-    ProcessPoolTaskRunner does; a single batch runs in this process, as the flow runs it).
-    Prefect itself is never imported. Times every step. The warehouse may be fresh or loaded
-    (an incremental run).
+    """tasks.pipeline.run_pipeline, the flow's run without Prefect, with an executor that times
+    every stage and runs the batches in a process pool of `workers` processes (spawned, as
+    Prefect's ProcessPoolTaskRunner does; a single batch runs in this process, as the flow
+    runs it). Prefect itself is never imported. The warehouse may be fresh or loaded (an
+    incremental run).
 
     With profile_html, pyinstrument profiles the main process's work (not its waiting for the
     pool) and every batch in its worker, and the sessions are combined."""
@@ -423,197 +435,138 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
     import uuid
     from concurrent.futures import ProcessPoolExecutor
 
-    from tasks import report, validate
-    from tasks import stage as stage_module
-    from tasks.batch import split_by_gate
-    from tasks.discover import batches, discover
-    from tasks.followers import follow_lake
-    from tasks.load import (RunRows, StoredArticles, dq_row, dump_row, in_transaction, loaded_dumps, open_for_run,
-                            quarantine_row, record_run, refuse_load, stage_run, writer_lock)
-    from tasks.profile import DEFAULT_PROFILE, load_profile
+    from tasks import pipeline
+    from tasks.profile import DEFAULT_PROFILE
     import_s = time.perf_counter() - t_import
     prefect_at_import = "prefect" in sys.modules  # should stay False: then no Prefect code runs here
     if not profile_html:
         _patch_follow()
+        _patch_once(pipeline, _LOAD_PARTS, {
+            "stage_run": ("load: write tables (stage_run)", pipeline.stage_run),
+            "record_run": ("load: record run", pipeline.record_run)})
 
-    steps: dict[str, float] = defaultdict(float)  # wall seconds, main process
-    cpu: dict[str, float] = defaultdict(float)  # CPU seconds of the main process (all its threads: DuckDB's)
     sessions = []
-    profiler = None
-
-    def profile_start() -> None:
-        nonlocal profiler
-        if profile_html:
-            from pyinstrument import Profiler
-            profiler = Profiler(interval=0.001)
-            profiler.start()
-
-    def profile_stop() -> None:
-        nonlocal profiler
-        if profiler:
-            profiler.stop()
-            sessions.append(profiler.last_session)
-            profiler = None
-
-    class timed:  # noqa: N801 - a context manager used like a label
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def __enter__(self):
-            self.t0, self.c0 = time.perf_counter(), time.process_time()
-
-        def __exit__(self, *exc):
-            steps[self.name] += time.perf_counter() - self.t0
-            cpu[self.name] += time.process_time() - self.c0
-
-    # the flow's helpers (flows/ingest.py), which cannot be imported without Prefect
-    profile = DEFAULT_PROFILE
-    started, cpu_started = time.perf_counter(), time.process_time()
-    profile_start()
-    raw, warehouse = raw.resolve(), warehouse.resolve()
-    load_profile(profile)
-    rows = RunRows(run_id=str(uuid.uuid4()), started_at=datetime.now(timezone.utc), raw_dir=str(raw))
-    quarantined, gates, loaded = [], [], []
     batch_steps: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
-    batch_wall = batch_cpu = 0.0
+    totals = {"wall": 0.0, "cpu": 0.0}
     worker_pids: set[int] = set()
-    load_gate = None
-    removed: dict[str, int] = {}
-    followed_at_start = followed = None
-    pool_step = ("batches (process pool: start, extract, clean, segment, gates, stage)" if workers > 1 else
-                 "batches (one worker process: start, extract, clean, segment, gates, stage)")
 
-    def take(outcome, timings, wall, bcpu, pid, session) -> None:
-        nonlocal batch_wall, batch_cpu
-        gates.extend(outcome.gates)
-        quarantined.extend(outcome.quarantined)
-        loaded.extend(outcome.loaded)
+    class Profiled:
+        """The main process's work under pyinstrument, paused while it waits for the pool."""
+
+        def __init__(self) -> None:
+            self.profiler = None
+
+        def start(self) -> None:
+            if profile_html:
+                from pyinstrument import Profiler
+                self.profiler = Profiler(interval=0.001)
+                self.profiler.start()
+
+        def stop(self) -> None:
+            if self.profiler:
+                self.profiler.stop()
+                sessions.append(self.profiler.last_session)
+                self.profiler = None
+
+    profiling = Profiled()
+
+    class TimingExecutor:
+        """tasks.pipeline's Executor, timing each stage (wall and CPU of this process, all its
+        threads) under a label that says what it does."""
+
+        def __init__(self) -> None:
+            self.steps: dict[str, float] = defaultdict(float)
+            self.cpu: dict[str, float] = defaultdict(float)
+            self.calls: dict[str, int] = defaultdict(int)
+            self.results: dict[str, list] = defaultdict(list)
+            self.pool_step = ""
+            self.batches = 0
+
+        def run(self, stage, *args):
+            label = _STAGE_LABELS.get((stage.name, self.calls[stage.name]), stage.name)
+            self.calls[stage.name] += 1
+            t0, c0 = time.perf_counter(), time.process_time()
+            result, _, _ = stage.outcome(*args)
+            self.steps[label] += time.perf_counter() - t0
+            self.cpu[label] += time.process_time() - c0
+            self.results[stage.name].append(result)
+            return result
+
+        def map_batches(self, work, profile, stage_folder):
+            profiling.stop()  # the pool's work is profiled in the workers; waiting for it is not work
+            t0, c0 = time.perf_counter(), time.process_time()
+            self.batches = len(work)
+            self.pool_step = (f"batches (one batch, in this process: {_BATCH_WORK})" if len(work) == 1 else
+                              f"batches (process pool of {workers}: start, {_BATCH_WORK})")
+            try:
+                if len(work) == 1:
+                    yield take(*_batch_worker(work[0], profile, 1, stage_folder, profile_html is not None))
+                elif work:
+                    with ProcessPoolExecutor(max_workers=workers,
+                                             mp_context=multiprocessing.get_context("spawn")) as pool:
+                        futures = [pool.submit(_batch_worker, batch, profile, batch_no, stage_folder,
+                                               profile_html is not None)
+                                   for batch_no, batch in enumerate(work, start=1)]
+                        for future in futures:
+                            yield take(*future.result())
+            finally:
+                self.steps[self.pool_step] += time.perf_counter() - t0
+                self.cpu[self.pool_step] += time.process_time() - c0
+                profiling.start()
+
+        def info(self, message: str) -> None:
+            pass
+
+    def take(outcome, timings, wall, bcpu, pid, session):
         for name, (w, c, n) in timings.items():
             batch_steps[name][0] += w
             batch_steps[name][1] += c
             batch_steps[name][2] += n
-        batch_wall += wall
-        batch_cpu += bcpu
+        totals["wall"] += wall
+        totals["cpu"] += bcpu
         worker_pids.add(pid)
         if session:
             from pyinstrument.session import Session
             sessions.append(Session.from_json(session))
+        return outcome
 
-    with timed("writer lock, clear stages, start stage"):
-        lock = writer_lock(warehouse)
-        lock.__enter__()
-        stage_module.clear_stages(warehouse)  # what a killed run left
-        rows.stage = stage_module.start_stage(warehouse, rows.run_id)
-    try:
-        try:
-            t_open, c_open = time.perf_counter(), time.process_time()
-            with open_for_run(warehouse, rows.stage / "spill") as con:
-                steps["open lake (attach, create tables, delete orphaned files)"] += time.perf_counter() - t_open
-                cpu["open lake (attach, create tables, delete orphaned files)"] += time.process_time() - c_open
-                with timed("follow at start (export + search index; catch-up, normally nothing)"):
-                    followed_at_start = follow_lake(con, warehouse)
-                with timed("discover (loaded dumps, walk, stat, hash new files)"):
-                    found = discover(raw, loaded_dumps(con))
-                quarantined += found.refused
-                work = list(batches(found.new, int(batch_mb * 1e6)))
-                profile_stop()  # the pool's work is profiled in the workers; waiting for it is not work
-                t_pool, c_pool = time.perf_counter(), time.process_time()
-                if len(work) == 1:  # the flow runs a single batch in its own process
-                    pool_step = "batches (one batch, in this process: extract, clean, segment, gates, stage)"
-                    take(*_batch_worker(work[0], profile, 1, rows.stage, profile_html is not None))
-                elif work:  # the flow submits every batch at once and takes outcomes in batch order
-                    with ProcessPoolExecutor(max_workers=workers,
-                                             mp_context=multiprocessing.get_context("spawn")) as pool:
-                        futures = [pool.submit(_batch_worker, batch, profile, batch_no, rows.stage,
-                                               profile_html is not None)
-                                   for batch_no, batch in enumerate(work, start=1)]
-                        for future in futures:
-                            take(*future.result())
-                steps[pool_step] += time.perf_counter() - t_pool
-                cpu[pool_step] += time.process_time() - c_pool
-                profile_start()
-
-                def dedup():
-                    with timed("dedup (dedup_stage)"):
-                        return stage_module.dedup_stage(rows.stage, StoredArticles(con), rows.excluded)
-
-                totals = dedup()
-                with timed("gate dedup"):
-                    dedup_gate = validate.validate_frame("dedup", validate.dedup_frame(stage_module.deduped_articles(rows.stage)))
-                gates.append(dedup_gate)
-                if not dedup_gate.success:
-                    loaded, refused = split_by_gate(loaded, dedup_gate)
-                    quarantined += refused
-                    rows.excluded = {q.dump.source_file for q in refused}
-                    totals = dedup()
-
-                rows.dumps_skipped = len(found.already_loaded)
-                rows.articles_new, rows.articles_updated = totals.new, totals.updated
-                rows.occurrences = totals.occurrences
-                rows.dumps = [dump_row(d.dump, "loaded", encoding=d.encoding, articles=d.articles) for d in loaded] \
-                    + [quarantine_row(q) for q in quarantined]
-                rows.dq = [dq_row(g) for g in gates]
-                with timed("removed by category (stage)"):
-                    removed = stage_module.removed_by_category(rows.stage, rows.excluded)
-
-                def stage_and_check():
-                    with timed("load: write tables (stage_run)"):
-                        stage_run(con, rows)
-                    with timed("gate load"):
-                        result = validate.validate_frame("load", validate.load_frame(con, rows.run_id))
-                    if result.success:
-                        rows.dq.append(dq_row(result))
-                        with timed("load: record run"):
-                            record_run(con, rows)
-                    return result
-
-                with timed("load: BEGIN, COMMIT"):  # the transaction, less the steps timed inside it
-                    load_gate = in_transaction(con, stage_and_check, commit_if=lambda r: r.success)
-                if not load_gate.success:
-                    with timed("load refused: write the refusal"):
-                        quarantined += refuse_load(con, rows, loaded, load_gate, quarantined)
-                    removed = {}
-                gates.append(load_gate)
-                with timed("follow (export + search index)"):
-                    followed = follow_lake(con, warehouse)
-                t_close, c_close = time.perf_counter(), time.process_time()
-            steps["close lake"] += time.perf_counter() - t_close
-            cpu["close lake"] += time.process_time() - c_close
-        finally:
-            with timed("clear stages"):
-                stage_module.clear_stages(warehouse)
-        # report_run: Data Docs only when something was validated (else the docs stay as they were)
-        with timed("report (Data Docs)"):
-            if any(g.validation for g in gates):
-                report.build_data_docs(gates, warehouse, rows.run_id)
-            else:
-                report.docs_index(warehouse)
-    finally:
-        lock.__exit__(None, None, None)
-    profile_stop()
+    executor = TimingExecutor()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    profiling.start()
+    run = pipeline.run_pipeline(raw, warehouse, DEFAULT_PROFILE, batch_mb, executor, run_id=str(uuid.uuid4()))
+    profiling.stop()
     total, cpu_total = time.perf_counter() - started, time.process_time() - cpu_started
-    steps["load: BEGIN, COMMIT"] -= sum(steps.get(k, 0.0) for k in _LOAD_INNER)
-    cpu["load: BEGIN, COMMIT"] -= sum(cpu.get(k, 0.0) for k in _LOAD_INNER)
+    steps: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    for label, seconds in executor.steps.items():
+        steps[label], cpu[label] = seconds, executor.cpu[label]
+        if label == _LOAD_LABEL:  # the parts timed inside the load's stage, shown after it, apart
+            for name, (w, c, _) in _LOAD_PARTS.items():
+                steps[name], cpu[name] = w, c
+                steps[label] -= w
+                cpu[label] -= c
+    found = executor.results["discover"][0]
+    followed_at_start, followed = executor.results["follow"][0], executor.results["follow"][-1]
+    summary = run.summary
     result = {
         "seconds": total, "cpu_seconds_main": cpu_total, "import_s": import_s, "workers": workers,
-        "worker_processes": len(worker_pids), "batches": len(work), "batch_mb": batch_mb, "pool_step": pool_step,
-        "steps": dict(steps), "cpu_steps": dict(cpu), "follow_parts": {k: list(v) for k, v in _FOLLOW_PARTS.items()},
-        "batch_steps": {k: v for k, v in batch_steps.items()}, "batch_wall_s": batch_wall, "batch_cpu_s": batch_cpu,
-        "load_gate": bool(load_gate and load_gate.success),
-        "followed": {"at_start": followed_at_start and {"exported": followed_at_start.exported,
-                                                        "search_added": followed_at_start.search.added,
-                                                        "search_removed": followed_at_start.search.removed},
-                     "after_load": followed and {"exported": followed.exported, "search_added": followed.search.added,
-                                                 "search_removed": followed.search.removed,
-                                                 "search_rebuilt": followed.search.rebuilt}},
+        "worker_processes": len(worker_pids), "batches": executor.batches,
+        "batch_mb": batch_mb, "pool_step": executor.pool_step, "steps": steps, "cpu_steps": cpu,
+        "follow_parts": {k: list(v) for k, v in _FOLLOW_PARTS.items()},
+        "batch_steps": dict(batch_steps), "batch_wall_s": totals["wall"], "batch_cpu_s": totals["cpu"],
+        "load_gate": executor.results["load"][0].success,
+        "followed": {"at_start": {"exported": followed_at_start.exported,
+                                  "search_added": followed_at_start.search.added,
+                                  "search_removed": followed_at_start.search.removed},
+                     "after_load": {"exported": followed.exported, "search_added": followed.search.added,
+                                    "search_removed": followed.search.removed,
+                                    "search_rebuilt": followed.search.rebuilt}},
         "prefect_imported": prefect_at_import or "prefect" in sys.modules,
-        "summary": {"dumps_found": len(found.new) + len(found.already_loaded) + len(found.refused),
-                    "dumps_new": len(found.new), "new_bytes": sum(d.bytes for d in found.new),
-                    "dumps_skipped": len(found.already_loaded),
-                    "dumps_loaded": sum(d.status == "loaded" for d in rows.dumps),
-                    "quarantined": len(quarantined), "articles_new": rows.articles_new,
-                    "articles_updated": rows.articles_updated, "occurrences": rows.occurrences,
-                    "removed_by_category": removed},
+        "summary": {"dumps_found": summary.dumps_found, "dumps_new": len(found.new),
+                    "new_bytes": sum(d.bytes for d in found.new), "dumps_skipped": summary.dumps_skipped,
+                    "dumps_loaded": summary.dumps_loaded, "quarantined": len(summary.quarantined),
+                    "articles_new": summary.articles_new, "articles_updated": summary.articles_updated,
+                    "occurrences": summary.occurrences, "removed_by_category": summary.removed_by_category},
     }
     if sessions:
         from pyinstrument.session import Session
@@ -947,6 +900,8 @@ def pipeline_step_lines(pipe: dict, mb: float) -> list[str]:
     return lines
 
 
+#: the task run of a step of batch N, nested in the batch's ('batch-3-validate-clean'; flows/ingest.py)
+_BATCH_STEP_RUN = re.compile(r"^batch-\d+-")
 _LOG_LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) \| \w+\s*\| (.*)$")
 
 
@@ -970,6 +925,8 @@ def log_steps(log: Path, wall_s: float) -> list[tuple[str, float]]:
             events.append((t, "temporary Prefect server start, flow run set-up"))
         elif text.startswith("Task run '") and " - Finished in state" in text:
             name = text.split("'", 2)[1]
+            if _BATCH_STEP_RUN.match(name):  # a step nested in its batch's task run: inside the batch's time
+                continue
             task = name if name.startswith(("batch-", "validate-")) else name.rsplit("-", 1)[0]
             events.append((t, f"task {task}"))
         elif text.startswith("Flow run '") and " - Finished in state" in text:

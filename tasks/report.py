@@ -270,7 +270,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
-    """The run summary (flows.ingest.RunSummary.as_dict()) as Markdown for the Prefect UI."""
+    """The run summary (tasks.pipeline.RunSummary.as_dict()) as Markdown for the Prefect UI."""
     quarantined = summary["quarantined"]
     removed = summary["removed_by_category"]
     lines = [

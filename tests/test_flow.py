@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -26,8 +27,9 @@ def counts(warehouse) -> dict[str, int]:
 
 
 def task_states(flow_state) -> dict[str, str]:
-    """Each task run of the flow run (by name, the number Prefect adds left out) and its state type."""
-    return {t.name if t.name.startswith(("batch-", "validate-")) else t.name.rsplit("-", 1)[0]: t.state_type.value
+    """Each task run of the flow run (by name, the three hex digits Prefect adds left out; a
+    batch and its steps are named with the batch's number) and its state type."""
+    return {re.sub(r"-[0-9a-f]{3}$", "", t.name): t.state_type.value
             for t in task_runs_of(flow_state.state_details.flow_run_id)}
 
 
@@ -129,8 +131,13 @@ def test_a_bad_dump_is_quarantined_and_the_rest_is_loaded(seeds_subset, tmp_path
     assert status["empty.txt"][0] == "quarantined" and status["empty.txt"][1].startswith("extract:")
     assert status["notes.pdf"][0] == "quarantined" and "unsupported file type" in status["notes.pdf"][1]
     assert sorted(f for f, _ in summary.quarantined) == ["broken.txt", "empty.txt", "notes.pdf"]
-    # the batch that refused dumps is not green in the Prefect UI
+    # the batch that refused dumps is not green in the Prefect UI, nor are the steps that refused
+    # them (each step of a batch is a task run nested in the batch's)
     assert task_states(state) == {"follow": "COMPLETED", "discover": "COMPLETED", "batch-1": "FAILED",
+                                  "batch-1-extract": "FAILED", "batch-1-validate-extract": "FAILED",
+                                  "batch-1-clean": "COMPLETED", "batch-1-validate-clean": "COMPLETED",
+                                  "batch-1-segment": "COMPLETED", "batch-1-validate-segment": "COMPLETED",
+                                  "batch-1-stage": "COMPLETED",
                                   "dedup": "COMPLETED", "validate-dedup": "COMPLETED", "load": "COMPLETED",
                                   "report": "COMPLETED"}
     failed_suites = query(warehouse, "SELECT step FROM dq_results WHERE NOT success")
@@ -243,7 +250,7 @@ def test_the_command_line_refuses_a_broken_profile_before_starting(tmp_path):
 
 
 def test_progress_lines_count_dumps_and_megabytes():
-    from flows.ingest import Progress
+    from tasks.pipeline import Progress
     from tasks.models import Dump
 
     progress = Progress(total_dumps=3, total_bytes=3_000_000)
