@@ -28,7 +28,8 @@ Every full run starts its own fresh warehouse (the incremental runs use the e2e 
 EMPTY its own); `gleaner run` runs as a user runs it (a
 temporary local Prefect server, PREFECT_API_URL unset) with its own PREFECT_HOME below --work,
 after two warm-up runs on the five seed dumps (so the first-run database migration of
-Prefect's server is measured apart). Files are read from the page cache. Results go to
+Prefect's server is measured apart). The corpus is read once before the end-to-end run, so
+that its files are read from the page cache. Results go to
 stdout and to WORK/results-<mb>mb.{txt,json}; profiles to WORK/profile-*.html.
 
 Internal modes (run in child processes): `run.py core RAW OUT.json [--profile HTML]`,
@@ -396,8 +397,10 @@ def _batch_worker(dumps, profile: str, batch_no: int, stage_folder: Path, profil
 _STAGE_LABELS = {
     ("follow", 0): "follow at start (export + search index; catch-up, normally nothing)",
     ("discover", 0): "discover (loaded dumps, walk, stat, hash new files)",
-    ("dedup", 0): "dedup (dedup_stage)",
-    ("dedup", 1): "dedup again, without the dumps its gate refused",
+    ("dedup-prepare", 0): "dedup: the warehouse's side (matches, known articles)",
+    ("dedup-prepare", 1): "dedup again, without the dumps its gate refused: the warehouse's side",
+    ("dedup", 0): "dedup: the author parts, in this process",
+    ("dedup-finish", 0): "dedup: stored texts of rewritten articles",
     ("validate", 0): "gate dedup",
     ("load", 0): "load: BEGIN, gate load, COMMIT",
     ("follow", 1): "follow (export + search index)",
@@ -408,6 +411,14 @@ _BATCH_WORK = "extract, clean, segment, gates, stage"
 #: the parts of the load timed apart (see pipeline_child), and those of a follow (_patch_follow)
 _LOAD_PARTS: dict[str, list[float]] = {}
 _FOLLOW_PARTS: dict[str, list[float]] = {}  # part -> [wall s, CPU s, calls], summed over both follows
+
+
+def _stage_worker(name: str, args: tuple):
+    """In a pool process: the stage of tasks/pipeline.py named `name`, called with args."""
+    from tasks import pipeline
+
+    stage = next(s for s in vars(pipeline).values() if isinstance(s, pipeline.Stage) and s.name == name)
+    return stage.fn(*args)
 
 
 def _patch_follow() -> None:
@@ -481,6 +492,7 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
             self.results: dict[str, list] = defaultdict(list)
             self.pool_step = ""
             self.batches = 0
+            self.workers = None  # the process pool, started when first needed, as the flow's
 
         def run(self, stage, *args):
             label = _STAGE_LABELS.get((stage.name, self.calls[stage.name]), stage.name)
@@ -492,27 +504,38 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
             self.results[stage.name].append(result)
             return result
 
-        def map_batches(self, work, profile, stage_folder):
+        def map(self, stage, calls):
+            """In the pool, as the flow's task runner would (one call runs here, as in the flow)."""
+            if len(calls) == 1 and stage.name != "batch":
+                yield self.run(stage, *calls[0])
+                return
             profiling.stop()  # the pool's work is profiled in the workers; waiting for it is not work
             t0, c0 = time.perf_counter(), time.process_time()
-            self.batches = len(work)
-            self.pool_step = (f"batches (one batch, in this process: {_BATCH_WORK})" if len(work) == 1 else
-                              f"batches (process pool of {workers}: start, {_BATCH_WORK})")
+            label = self.pool_step if stage.name == "batch" else f"{stage.name} ({len(calls)} in the pool)"
+            if stage.name == "batch":
+                self.batches = len(calls)
+                self.pool_step = label = (f"batches (one batch, in this process: {_BATCH_WORK})" if len(calls) == 1
+                                          else f"batches (process pool of {workers}: start, {_BATCH_WORK})")
             try:
-                if len(work) == 1:
-                    yield take(*_batch_worker(work[0], profile, 1, stage_folder, profile_html is not None))
-                elif work:
-                    with ProcessPoolExecutor(max_workers=workers,
-                                             mp_context=multiprocessing.get_context("spawn")) as pool:
-                        futures = [pool.submit(_batch_worker, batch, profile, batch_no, stage_folder,
-                                               profile_html is not None)
-                                   for batch_no, batch in enumerate(work, start=1)]
-                        for future in futures:
-                            yield take(*future.result())
+                if stage.name == "batch" and len(calls) == 1:
+                    yield take(*_batch_worker(*calls[0], profile_html is not None))
+                elif stage.name == "batch":
+                    futures = [self.pool().submit(_batch_worker, *args, profile_html is not None) for args in calls]
+                    for future in futures:
+                        yield take(*future.result())
+                else:
+                    futures = [self.pool().submit(_stage_worker, stage.name, args) for args in calls]
+                    for future in futures:
+                        yield future.result()
             finally:
-                self.steps[self.pool_step] += time.perf_counter() - t0
-                self.cpu[self.pool_step] += time.process_time() - c0
+                self.steps[label] += time.perf_counter() - t0
+                self.cpu[label] += time.process_time() - c0
                 profiling.start()
+
+        def pool(self):
+            if self.workers is None:
+                self.workers = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            return self.workers
 
         def info(self, message: str) -> None:
             pass
@@ -533,7 +556,11 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
     executor = TimingExecutor()
     started, cpu_started = time.perf_counter(), time.process_time()
     profiling.start()
-    run = pipeline.run_pipeline(raw, warehouse, DEFAULT_PROFILE, batch_mb, executor, run_id=str(uuid.uuid4()))
+    try:
+        run = pipeline.run_pipeline(raw, warehouse, DEFAULT_PROFILE, batch_mb, executor, run_id=str(uuid.uuid4()))
+    finally:
+        if executor.workers is not None:
+            executor.workers.shutdown()
     profiling.stop()
     total, cpu_total = time.perf_counter() - started, time.process_time() - cpu_started
     steps: dict[str, float] = {}
@@ -614,7 +641,9 @@ STEP_OF = {
     ("tasks/validate.py", "dedup_frame"): "gates (Great Expectations, frames)",
     ("tasks/validate.py", "load_frame"): "gates (Great Expectations, frames)",
     ("tasks/stage.py", "write_batch"): "stage a batch (dedup keys, fingerprints, Parquet)",
-    ("tasks/stage.py", "dedup_stage"): "dedup",
+    ("tasks/stage.py", "prepare_dedup"): "dedup",
+    ("tasks/stage.py", "dedup_group"): "dedup",
+    ("tasks/stage.py", "finish_dedup"): "dedup",
     ("tasks/stage.py", "removed_by_category"): "load: write tables",
     ("tasks/load.py", "stage_run"): "load: write tables",
     ("tasks/load.py", "record_run"): "load: write tables",
@@ -736,6 +765,39 @@ def cli_options() -> tuple[set[str], float]:
     found = re.search(r"^\s*--batch-mb \S+\s+[^\n]*\(default:\s*([0-9.]+)\)", text, re.M)
     return ({opt for opt in ("--task-runner", "--workers", "--dask-address", "--batch-mb") if opt in text},
             float(found.group(1)) if found else BATCH_MB)
+
+
+def equivalence_lines(warehouse: Path, work: Path, label: str) -> list[str]:
+    """The end-to-end warehouse compared with the reference ones kept beside the corpus
+    (WORK/warehouse-<label>-<commit>.json, written by `bench/equivalence.py warehouse` on a
+    warehouse the code before a rewrite built): 'same' or the tables that differ."""
+    sys.path.insert(0, str(BENCH))
+    import equivalence
+
+    digests = equivalence.warehouse_digests(warehouse)
+    (work / f"warehouse-{label}-latest.json").write_text(json.dumps(digests, indent=0) + "\n")
+    references = sorted(work.glob(f"warehouse-{label}-*.json"))
+    lines = []
+    for reference in (r for r in references if not r.stem.endswith("-latest")):
+        differ = equivalence.differences(json.loads(reference.read_text()), digests)
+        commit = reference.stem.removeprefix(f"warehouse-{label}-")
+        lines.append(f"  same warehouse as the code at {commit} built (every row of {', '.join(digests)}, "
+                     "but run ids and times)" if not differ else
+                     f"  !! the warehouse differs from the one the code at {commit} built: {', '.join(differ)}")
+    return lines or [f"  (no reference warehouse digest in {work} to compare with)"]
+
+
+def warm_page_cache(raw: Path) -> float:
+    """Read every file below raw once, so that a run reads them from memory (a corpus
+    written long before, or pushed out by the warehouse copies, would be read from disk):
+    the seconds it took."""
+    started = time.perf_counter()
+    for path in raw.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as fh:
+                while fh.read(1 << 20):
+                    pass
+    return time.perf_counter() - started
 
 
 def gleaner_run(raw: Path, warehouse: Path, log: Path, env: dict, extra: list[str] = ()) -> dict:
@@ -1087,6 +1149,8 @@ def bench(args: argparse.Namespace) -> int:
     wh = work / f"wh-{label}"
     if "e2e" in want:
         shutil.rmtree(wh, ignore_errors=True)
+        read_s = warm_page_cache(raw)
+        say(f"(the corpus read once before the run, {fmt_s(read_s)}: the run reads it from the page cache)")
         e2e = gleaner_run(raw, wh, logs / "e2e.log", env)
         results["e2e"] = {k: v for k, v in e2e.items() if k != "rss_samples"}
         results["e2e_rss_samples"] = e2e["rss_samples"][:: max(1, len(e2e["rss_samples"]) // 300)]
@@ -1101,6 +1165,8 @@ def bench(args: argparse.Namespace) -> int:
             for source, reason in s["quarantined"][:5]:
                 say(f"  quarantined {source}: {reason}")
         say(rss_line(e2e))
+        for line in equivalence_lines(wh, work, label):
+            say(line)
 
     # the same with one worker
     if "workers1" in want:
@@ -1319,7 +1385,7 @@ def bench(args: argparse.Namespace) -> int:
                 "warehouse, with the same")
             say("  batches in a process pool of the same size; the run without Prefect calls the functions the flow's "
                 "tasks call")
-            say("  (writer_lock, start_stage, open_for_run, follow_lake, discover, process_batch, dedup_stage, the "
+            say("  (writer_lock, start_stage, open_for_run, follow_lake, discover, process_batch, dedup (prepare_dedup, dedup_group, finish_dedup), the "
                 "dedup gate,")
             say("  stage_run + load gate + record_run in one transaction, follow_lake, build_data_docs) and never "
                 "imports Prefect. The")

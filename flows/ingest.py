@@ -96,25 +96,30 @@ def _taken(run: State | PrefectFuture) -> Any:
 
 
 class PrefectExecutor:
-    """Each stage a task run of the flow; the batches spread over the flow's task runner."""
+    """Each stage a task run of the flow; independent calls spread over its task runner."""
 
     def run(self, stage: Stage[Result], *args: Any) -> Result:
-        named = stage_task.with_options(name=stage.name, task_run_name=stage.run_name)
-        return _taken(named(stage, *args, return_state=True))
+        return _taken(self._task(stage, args)(stage, *args, return_state=True) if stage is not BATCH
+                      else process_dumps(*args, return_state=True))
 
-    def map_batches(self, work: list[list[Dump]], profile: str, stage_folder: Path) -> Iterator[BatchOutcome]:
-        """Every batch's outcome, in batch order, so the run reads like a serial one.
+    def map(self, stage: Stage[Result], calls: list[tuple]) -> Iterator[Result]:
+        """The results in call order, so the run reads like a serial one.
 
-        Batches are submitted at once and the task runner spreads them over its workers; a
-        single batch runs here, as starting workers (processes importing Prefect, Great
+        Calls are submitted at once and the task runner spreads them over its workers; a
+        single call runs here, as starting workers (processes importing Prefect, Great
         Expectations and pandas: seconds each) would cost more than it saves."""
-        if len(work) == 1:
-            yield _taken(process_dumps(work[0], profile, 1, stage_folder, return_state=True))
+        if len(calls) == 1:
+            yield self.run(stage, *calls[0])
             return
-        futures = [process_dumps.submit(batch, profile, batch_no, stage_folder)
-                   for batch_no, batch in enumerate(work, start=1)]
+        futures = [process_dumps.submit(*args) if stage is BATCH else self._task(stage, args).submit(stage, *args)
+                   for args in calls]
         for future in futures:
             yield _taken(future)
+
+    @staticmethod
+    def _task(stage: Stage, args: tuple):
+        return stage_task.with_options(name=stage.name,
+                                       task_run_name=stage.run_name.format(*args) if stage.run_name else None)
 
     def info(self, message: str) -> None:
         get_run_logger().info(message)

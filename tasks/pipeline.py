@@ -34,7 +34,8 @@ from tasks.load import (RunRows, StoredArticles, dq_row, dump_row, in_transactio
                         quarantine_row, record_run, refuse_load, stage_run, writer_lock)
 from tasks.models import Dump, Quarantine
 from tasks.profile import load_profile
-from tasks.stage import DedupTotals, clear_stages, dedup_stage, deduped_articles, removed_by_category, start_stage
+from tasks.stage import (DedupPlan, DedupTotals, clear_stages, dedup_group, deduped_articles, finish_dedup,
+                         prepare_dedup, removed_by_category, start_stage)
 
 Result = TypeVar("Result")
 
@@ -49,7 +50,8 @@ class Stage(Generic[Result]):
     fn: Callable[..., Result]
     describe: Callable[[Result], list[str]]
     failed: Callable[[Result], str | None] = lambda _: None
-    run_name: str | None = None  # a Prefect task run name, when not the name and a number
+    #: a Prefect task run name, when not the name and a number; {0}, {1}, ... are the arguments
+    run_name: str | None = None
 
     def outcome(self, *args: Any) -> tuple[Result, list[str], str | None]:
         """Run it: its result, the lines to log, and what failed (None when nothing did)."""
@@ -63,8 +65,9 @@ class Executor(Protocol):
     def run(self, stage: Stage[Result], *args: Any) -> Result:
         """stage.fn(*args), in this process, with its outcome logged."""
 
-    def map_batches(self, work: list[list[Dump]], profile: str, stage_folder: Path) -> Iterator[BatchOutcome]:
-        """BATCH for every batch of `work` (numbered from 1): the outcomes in batch order."""
+    def map(self, stage: Stage[Result], calls: list[tuple]) -> Iterator[Result]:
+        """stage.fn(*args) for every args of `calls`, anywhere (they are independent): the
+        results in the order of `calls`, each outcome logged."""
 
     def info(self, message: str) -> None: ...
 
@@ -140,6 +143,29 @@ def _dedup_lines(totals: DedupTotals) -> list[str]:
     return [f"dedup: {totals.occurrences} occurrences, {totals.new} new articles, {totals.updated} updated"]
 
 
+def _plan_lines(plan: DedupPlan) -> list[str]:
+    return [f"dedup: {sum(map(len, plan.groups))} author part(s) in {len(plan.groups)} group(s)"]
+
+
+def dedup_known(stage_folder: Path, con: duckdb.DuckDBPyConnection, excluded: set[str]) -> DedupPlan:
+    return prepare_dedup(stage_folder, StoredArticles(con), excluded)
+
+
+def dedup_texts(stage_folder: Path, con: duckdb.DuckDBPyConnection) -> None:
+    finish_dedup(stage_folder, StoredArticles(con))
+
+
+def dedup(executor: Executor, stage_folder: Path, con: duckdb.DuckDBPyConnection, excluded: set[str]) -> DedupTotals:
+    """Dedup in three stages: the warehouse's side here, the author parts in groups anywhere,
+    the stored texts of rewritten articles here."""
+    plan = executor.run(DEDUP_PREPARE, stage_folder, con, excluded)
+    totals = DedupTotals()
+    for group in executor.map(DEDUP_GROUP, [(stage_folder, parts, excluded, n) for n, parts in enumerate(plan.groups)]):
+        totals.add(group)
+    executor.run(DEDUP_FINISH, stage_folder, con)
+    return totals
+
+
 def _follow_lines(followed: Followed) -> list[str]:
     return [f"follow: {len(followed.exported)} snapshot(s) exported; search index {followed.search.added} "
             f"added, {followed.search.removed} removed"]
@@ -184,9 +210,10 @@ def build_docs(rows: RunRows, gates: list[validate.GateResult], warehouse: Path)
 
 DISCOVER = Stage("discover", lambda raw, con: discover(raw, loaded_dumps(con)), _discover_lines)
 BATCH = Stage("batch", process_batch, _batch_lines,
-              lambda o: _refused_dumps(len(o.quarantined), len(o.loaded) + len(o.quarantined)))
-DEDUP = Stage("dedup", lambda stage_folder, con, excluded: dedup_stage(stage_folder, StoredArticles(con), excluded),
-              _dedup_lines)
+              lambda o: _refused_dumps(len(o.quarantined), len(o.loaded) + len(o.quarantined)), run_name="batch-{2}")
+DEDUP_PREPARE = Stage("dedup-prepare", dedup_known, _plan_lines)
+DEDUP_GROUP = Stage("dedup", dedup_group, _dedup_lines, run_name="dedup-{3}")
+DEDUP_FINISH = Stage("dedup-finish", dedup_texts, lambda _: [])
 DEDUP_GATE = Stage("validate", validate_dedup, lambda r: [validate.outcome_line(r)], _gate_refusal,
                    run_name="validate-dedup")
 LOAD = Stage("load", load_rows,
@@ -209,9 +236,9 @@ class SerialExecutor:
             self.log(line)
         return result
 
-    def map_batches(self, work: list[list[Dump]], profile: str, stage_folder: Path) -> Iterator[BatchOutcome]:
-        for batch_no, batch in enumerate(work, start=1):
-            yield self.run(BATCH, batch, profile, batch_no, stage_folder)
+    def map(self, stage: Stage[Result], calls: list[tuple]) -> Iterator[Result]:
+        for args in calls:
+            yield self.run(stage, *args)
 
     def info(self, message: str) -> None:
         self.log(message)
@@ -265,20 +292,21 @@ def run_pipeline(raw: Path, warehouse: Path, profile: str, batch_mb: float, exec
                 quarantined += found.refused
                 progress = Progress(total_dumps=len(found.new), total_bytes=sum(d.bytes for d in found.new))
                 work = list(batches(found.new, int(batch_mb * 1e6)))
-                for batch, outcome in zip(work, executor.map_batches(work, profile, rows.stage)):
+                calls = [(batch, profile, batch_no, rows.stage) for batch_no, batch in enumerate(work, start=1)]
+                for batch, outcome in zip(work, executor.map(BATCH, calls)):
                     gates += outcome.gates
                     quarantined += outcome.quarantined
                     loaded += outcome.loaded
                     executor.info(progress.advance(batch))
 
-                deduped = executor.run(DEDUP, rows.stage, con, rows.excluded)
+                deduped = dedup(executor, rows.stage, con, rows.excluded)
                 dedup_gate = executor.run(DEDUP_GATE, rows.stage)
                 gates.append(dedup_gate)
                 if not dedup_gate.success:
                     loaded, refused = split_by_gate(loaded, dedup_gate)
                     quarantined += refused
                     rows.excluded = {q.dump.source_file for q in refused}
-                    deduped = executor.run(DEDUP, rows.stage, con, rows.excluded)
+                    deduped = dedup(executor, rows.stage, con, rows.excluded)
 
                 rows.dumps_skipped = len(found.already_loaded)
                 rows.restamped = [(d.source_file, d.sha256, d.bytes, d.modified_ns) for d in found.restamped]

@@ -175,8 +175,10 @@ DEDUPED_OCCURRENCE_SCHEMA = pa.schema([
 _ROWS_PER_WRITE = 4096
 
 STAGED_SQL = "SELECT * FROM read_parquet($files) WHERE NOT list_contains($excluded, source_file)"
-_RUN_ORDER = itemgetter("author_key", "batch_no", "dump_no", "ordinal")
-_occurrence_key = _RUN_ORDER  # an occurrence's place in the run, as known.matches names it
+#: the staged occurrences in the order of a single-process run, by author (DuckDB orders
+#: text by its UTF-8 bytes, which is the order of its code points, as Python's)
+STAGED_IN_RUN_ORDER_SQL = f"{STAGED_SQL} ORDER BY author_key, batch_no, dump_no, ordinal"
+_occurrence_key = itemgetter("author_key", "batch_no", "dump_no", "ordinal")  # as known.matches names it
 
 
 @dataclass
@@ -186,13 +188,20 @@ class DedupTotals:
     updated: int = 0
     occurrences: int = 0
 
+    def add(self, other: DedupTotals) -> None:
+        self.articles += other.articles
+        self.new += other.new
+        self.updated += other.updated
+        self.occurrences += other.occurrences
 
-def deduped_articles(stage: Path) -> Path:
-    return stage / "articles.parquet"
+
+def deduped_articles(stage: Path) -> str:
+    """The article rows dedup wrote (a glob of Parquet files)."""
+    return str(stage / "articles" / "*.parquet")
 
 
-def deduped_occurrences(stage: Path) -> Path:
-    return stage / "article_occurrences.parquet"
+def deduped_occurrences(stage: Path) -> str:
+    return str(stage / "article_occurrences" / "*.parquet")
 
 
 def stream_rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> Iterator[dict]:
@@ -220,7 +229,14 @@ class _Writer:
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.schema, self.rows = schema, []
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.file = pq.ParquetWriter(path, schema, compression="zstd")
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def add(self, row: dict) -> None:
         self.rows.append(row)
@@ -233,8 +249,11 @@ class _Writer:
             self.rows = []
 
     def close(self) -> None:
-        self.flush()
-        self.file.close()
+        """Write what is left and close the file; once (a second call does nothing)."""
+        if self.file is not None:
+            self.flush()
+            self.file.close()
+            self.file = None
 
 
 def _stage_known(stage: Path, rows: Iterator[pa.RecordBatch]) -> None:
@@ -273,65 +292,106 @@ def _article_row(key: str, a: Article, fingerprint: frozenset[int]) -> dict:
             "fingerprint": sorted(fingerprint)}
 
 
-def dedup_stage(stage: Path, known: KnownArticles, excluded: set[str]) -> DedupTotals:
-    """Dedup every staged occurrence, except those of the `excluded` dumps, one author key
-    at a time; write the article rows to write and every occurrence's id to the stage.
+#: author parts are deduped in this many groups, each a unit of parallel work: enough to
+#: keep a few workers busy to the end, few enough that each costs little to start
+DEDUP_GROUPS = 8
+#: below this many staged occurrences dedup runs as one group in the run's own process:
+#: starting workers would cost more than it saves
+PARALLEL_DEDUP_OCCURRENCES = 50_000
 
-    The warehouse's side (`known`): which stored articles the staged occurrences are copies
-    of, found in the warehouse by their fingerprints; those articles, and the ones of these
-    authors without text, are read (without their texts) once for the run and staged by
-    author part; the texts of the stored articles a run rewrites without replacing them are
-    read once for the run, at the end. The stage is read one part of the authors at a time (author_part),
-    in the order of a single-process run, so memory holds a part's occurrences and known
-    articles."""
-    scratch = scratch_connection(stage)
-    articles = _Writer(deduped_articles(stage), ARTICLE_SCHEMA)
-    occurrences = _Writer(deduped_occurrences(stage), DEDUPED_OCCURRENCE_SCHEMA)
-    totals = DedupTotals()
+MATCHED_SCHEMA = pa.schema([("author_key", pa.string()), ("batch_no", pa.int32()), ("dump_no", pa.int32()),
+                            ("ordinal", pa.int32()), ("article_id", pa.string())])
+
+
+@dataclass(frozen=True)
+class DedupPlan:
+    """The author parts to dedup, in groups that can run anywhere (each group's parts are
+    read and written by it alone)."""
+
+    groups: list[list[int]]
+
+
+def prepare_dedup(stage: Path, known: KnownArticles, excluded: set[str]) -> DedupPlan:
+    """The warehouse's side of dedup, once for the run, in the process that holds the lake:
+    which stored articles the staged occurrences (less the `excluded` dumps') are copies of,
+    found in the warehouse by their fingerprints; those articles, and the ones of these
+    authors without text, read without their texts and staged by author part like the
+    occurrences (stage/known/), with the matches (stage/matched.parquet)."""
+    for output in ("articles", "untold", "article_occurrences", "known"):  # of a dedup before the gate refused
+        shutil.rmtree(stage / output, ignore_errors=True)
     params = {"files": str(stage / "occurrences" / "*" / "*.parquet"), "excluded": sorted(excluded)}
-    parts = sorted((stage / "occurrences").glob("part-*"))
+    parts = sorted(int(p.name.removeprefix("part-")) for p in (stage / "occurrences").glob("part-*"))
+    with scratch_connection(stage) as scratch:
+        keys, staged = [], 0
+        if parts:
+            keys = [key for (key,) in scratch.execute(
+                f"SELECT DISTINCT author_key FROM ({STAGED_SQL}) ORDER BY author_key", params).fetchall()]
+            staged = scratch.execute(f"SELECT count(*) FROM ({STAGED_SQL})", params).fetchone()[0]
+    matches = known.matches(params["files"], params["excluded"], keys) if keys else []
+    pq.write_table(pa.Table.from_pylist([dict(zip(MATCHED_SCHEMA.names, m)) for m in matches], schema=MATCHED_SCHEMA),
+                   stage / "matched.parquet")
+    ids = sorted({m[-1] for m in matches})
+    _stage_known(stage, known.stubs(keys, ids) if keys else iter(()))
+    groups = DEDUP_GROUPS if staged >= PARALLEL_DEDUP_OCCURRENCES else 1
+    return DedupPlan([group for group in (parts[g::groups] for g in range(groups)) if group])
+
+
+def dedup_group(stage: Path, parts: list[int], excluded: set[str], group: int) -> DedupTotals:
+    """Dedup the staged occurrences of these author parts, except those of the `excluded`
+    dumps, one author key at a time, in the order of a single-process run; write the article
+    rows to write and every occurrence's id to the stage (articles/, article_occurrences/).
+    A stored article rewritten with its own text is written without it (untold/): finish_dedup
+    reads the stored texts once for the run. Memory holds a part's occurrences and known
+    articles."""
+    articles = _Writer(stage / "articles" / f"group-{group:03d}.parquet", ARTICLE_SCHEMA)
+    untold = _Writer(stage / "untold" / f"group-{group:03d}.parquet", ARTICLE_SCHEMA)
+    occurrences = _Writer(stage / "article_occurrences" / f"group-{group:03d}.parquet", DEDUPED_OCCURRENCE_SCHEMA)
+    totals = DedupTotals()
+    params = {"excluded": sorted(excluded)}
     try:
-        keys = [key for (key,) in scratch.execute(
-            f"SELECT DISTINCT author_key FROM ({STAGED_SQL}) ORDER BY author_key", params).fetchall()] if parts else []
-        matched: dict[tuple, set[str]] = defaultdict(set)
-        for key, batch_no, dump_no, ordinal, article_id in (
-                known.matches(params["files"], params["excluded"], keys) if keys else []):
-            matched[key, batch_no, dump_no, ordinal].add(article_id)
-        ids = sorted({article_id for found in matched.values() for article_id in found})
-        _stage_known(stage, known.stubs(keys, ids) if keys else iter(()))
-        untold: list[tuple[str, Article, frozenset[int]]] = []
-        for part in parts:
-            part_rows = sorted(stream_rows(scratch, STAGED_SQL, params | {"files": str(part / "*.parquet")}),
-                               key=_RUN_ORDER)
-            if not part_rows:
-                continue
-            known_by_key = _known_of_part(stage, int(part.name.removeprefix("part-")))
-            for key, rows in groupby(part_rows, key=itemgetter("author_key")):
-                candidates = [Candidate(_article(r), r["source_sha256"], frozenset(r["fingerprint"]), r["new_id"],
-                                        frozenset(matched.get(_occurrence_key(r), ()))) for r in rows]
-                result = dedup_author(known_by_key.get(key, []), candidates)
-                for a in result.articles:
-                    if a.body is None:  # a stored article rewritten with its own text: read below
-                        untold.append((key, a, result.fingerprints[a.article_id]))
-                    else:
-                        articles.add(_article_row(key, a, result.fingerprints[a.article_id]))
-                for o in result.occurrences:
-                    occurrences.add({"article_id": o.article_id, "source_file": o.source_file,
-                                     "ordinal": o.ordinal, "source_sha256": o.source_sha256})
-                totals.articles += len(result.articles)
-                totals.new += len(result.new_ids)
-                totals.updated += len(result.updated_ids)
-                totals.occurrences += len(result.occurrences)
-        # One read of the stored texts for the whole run: each read scans the articles table.
-        stored = known.texts([a.article_id for _, a, _ in untold]) if untold else {}
-        for key, a, fingerprint in untold:
-            a.body, a.sections = stored[a.article_id]["body"], _sections(stored[a.article_id]["sections"])
-            articles.add(_article_row(key, a, fingerprint))
+        with scratch_connection(stage) as scratch:
+            matched: dict[tuple, set[str]] = defaultdict(set)
+            mine = set(parts)
+            for key, batch_no, dump_no, ordinal, article_id in (
+                    tuple(m.values()) for m in pq.read_table(stage / "matched.parquet").to_pylist()):
+                if author_part(key) in mine:
+                    matched[key, batch_no, dump_no, ordinal].add(article_id)
+            for part in parts:
+                part_rows = stream_rows(scratch, STAGED_IN_RUN_ORDER_SQL, params | {
+                    "files": str(stage / "occurrences" / f"part-{part:03d}" / "*.parquet")})
+                known_by_key = _known_of_part(stage, part)
+                for key, rows in groupby(part_rows, key=itemgetter("author_key")):
+                    candidates = [Candidate(_article(r), r["source_sha256"], frozenset(r["fingerprint"]),
+                                            r["new_id"], frozenset(matched.get(_occurrence_key(r), ())))
+                                  for r in rows]
+                    result = dedup_author(known_by_key.get(key, []), candidates)
+                    for a in result.articles:
+                        # a stored article rewritten with its own text (read without it)
+                        (untold if a.body is None else articles).add(
+                            _article_row(key, a, result.fingerprints[a.article_id]))
+                    for o in result.occurrences:
+                        occurrences.add({"article_id": o.article_id, "source_file": o.source_file,
+                                         "ordinal": o.ordinal, "source_sha256": o.source_sha256})
+                    totals.add(DedupTotals(len(result.articles), len(result.new_ids), len(result.updated_ids),
+                                           len(result.occurrences)))
     finally:
         articles.close()
+        untold.close()
         occurrences.close()
-        scratch.close()
     return totals
+
+
+def finish_dedup(stage: Path, known: KnownArticles) -> None:
+    """The untold articles of every group with their stored texts, read in one query for the
+    run (each read scans the articles table); and files enough that the stage's articles and
+    occurrences read as tables, however few the groups."""
+    rows = [row for path in sorted((stage / "untold").glob("*.parquet")) for row in pq.read_table(path).to_pylist()]
+    stored = known.texts([row["article_id"] for row in rows]) if rows else {}
+    with _Writer(stage / "articles" / "untold.parquet", ARTICLE_SCHEMA) as articles:
+        for row in rows:
+            articles.add(row | {"body": stored[row["article_id"]]["body"],
+                                "sections": stored[row["article_id"]]["sections"] or []})
+    _Writer(stage / "article_occurrences" / "none.parquet", DEDUPED_OCCURRENCE_SCHEMA).close()
 
 
 def removed_by_category(stage: Path, excluded: set[str]) -> dict[str, int]:

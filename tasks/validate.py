@@ -323,8 +323,8 @@ def segment_frame(dumps: list[SegmentedDump]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
 
 
-def dedup_frame(articles_file: Path) -> pd.DataFrame:
-    """One row per distinct article dedup kept (the stage's articles.parquet, tasks/stage.py),
+def dedup_frame(articles_file: str | Path) -> pd.DataFrame:
+    """One row per distinct article dedup kept (the stage's Parquet files, tasks/stage.py),
     with the occurrence it was taken from.
 
     The body is checked for uniqueness only, so a long one is held as its opening (what

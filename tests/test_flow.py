@@ -138,7 +138,8 @@ def test_a_bad_dump_is_quarantined_and_the_rest_is_loaded(seeds_subset, tmp_path
                                   "batch-1-clean": "COMPLETED", "batch-1-validate-clean": "COMPLETED",
                                   "batch-1-segment": "COMPLETED", "batch-1-validate-segment": "COMPLETED",
                                   "batch-1-stage": "COMPLETED",
-                                  "dedup": "COMPLETED", "validate-dedup": "COMPLETED", "load": "COMPLETED",
+                                  "dedup-prepare": "COMPLETED", "dedup-0": "COMPLETED", "dedup-finish": "COMPLETED",
+                                  "validate-dedup": "COMPLETED", "load": "COMPLETED",
                                   "report": "COMPLETED"}
     failed_suites = query(warehouse, "SELECT step FROM dq_results WHERE NOT success")
     assert failed_suites == [("extract",)]

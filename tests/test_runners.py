@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +25,8 @@ from tasks.export import export_query
 # Every seed dump is above 10 kB, so each is a batch of its own: 5 batches, for 2 workers.
 BATCH_MB = "0.01"
 RUN_TIMEOUT = 300
+# A batch's task run ('batch-3'), not one of its steps' ('batch-3-validate-clean').
+BATCH_RUN = re.compile(r"batch-\d+$")
 # Columns that differ from run to run whatever ran it.
 PER_RUN_TYPES = ("TIMESTAMP", "INTERVAL")
 PER_RUN_COLUMNS = {"run_id", "processed_at"}
@@ -107,6 +110,23 @@ def test_every_runner_builds_the_same_warehouse(runner, corpus, reference, tmp_p
     assert_same_warehouse(warehouse, reference)
 
 
+def test_dedup_in_groups_on_worker_processes_builds_the_same_warehouse(corpus, reference, tmp_path, monkeypatch,
+                                                                       capsys):
+    """A large stage is deduped in groups of author parts on the pool's workers (here every
+    stage counts as large): the warehouse is the one dedup makes in one process."""
+    import tasks.stage
+
+    monkeypatch.setattr(tasks.stage, "PARALLEL_DEDUP_OCCURRENCES", 0)
+    warehouse = tmp_path / "wh"
+    capsys.readouterr()
+    assert run_cli("--raw", str(corpus), "--warehouse", str(warehouse), "--task-runner", "process",
+                   "--workers", "2") == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    names = {t.name for t in task_runs_of(summary["run_id"])}
+    assert {f"dedup-{group}" for group in range(tasks.stage.DEDUP_GROUPS)} <= names
+    assert_same_warehouse(warehouse, reference)
+
+
 def test_a_batch_that_refused_dumps_ends_failed_and_the_run_takes_its_outcome(prefect_server, tmp_path):
     """Batches in worker processes: the one whose gate refused a dump is Failed in Prefect,
     the others Completed, and the warehouse has what every batch passed."""
@@ -124,7 +144,7 @@ def test_a_batch_that_refused_dumps_ends_failed_and_the_run_takes_its_outcome(pr
         assert con.execute("SELECT status, count(*) FROM dumps GROUP BY ALL ORDER BY ALL").fetchall() == [
             ("loaded", 3), ("quarantined", 1)]
         [(run_id,)] = con.execute("SELECT run_id FROM runs").fetchall()
-    batches = sorted((t.name, t.state_type.value) for t in task_runs_of(run_id) if t.name.startswith("batch-"))
+    batches = sorted((t.name, t.state_type.value) for t in task_runs_of(run_id) if BATCH_RUN.match(t.name))
     assert batches == [(f"batch-{n}", "COMPLETED") for n in range(1, len(batches))] + [
         (f"batch-{len(batches)}", "FAILED")]
     assert len(batches) > 1
@@ -176,7 +196,7 @@ def test_a_dask_cluster_builds_the_same_warehouse_and_reports_to_the_server(corp
     assert_same_warehouse(warehouse, reference)
 
     def batches_of(task_runs: list) -> list[tuple[str, str]]:
-        return sorted((t.name, t.state_name) for t in task_runs if t.name.startswith("batch-"))
+        return sorted((t.name, t.state_name) for t in task_runs if BATCH_RUN.match(t.name))
 
     run_id = json.loads(done.stdout)["run_id"]  # the flow run's id
     batches = batches_of(task_runs_of(run_id, settled=lambda runs: len(batches_of(runs)) == 5))
