@@ -276,7 +276,7 @@ def test_clean_gate_blames_boilerplate_left_in_kept_text(boilerplate: str, reaso
     assert not result.success
     assert result.failures == {"bad.txt": [reason]}
     [detail] = json.loads(result.details)
-    assert detail["column"] == "text"
+    assert detail["column"] == "kept_text"
     assert detail["unexpected_count"] == 1
     assert detail["unexpected_values"] == [boilerplate]
 
