@@ -12,7 +12,7 @@ dump ends Failed, with the summary as its result.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
 from tasks import report
-from tasks.batch import BatchOutcome, Ledger, Step
+from tasks.batch import BatchOutcome, Ledger, Step, StepRunner
 from tasks.models import Dump
 from tasks.pipeline import BATCH, Result, RunSummary, Stage, run_pipeline
 from tasks.profile import DEFAULT_PROFILE
@@ -69,7 +69,7 @@ def batch_step(step: Step, records: _Records, ledger: Ledger) -> _Records | Stat
     return Failed(message=f"{refused} dump(s) refused", data=passed) if refused else passed
 
 
-def _steps_as_task_runs(batch_no: int) -> Callable[[Step, list, Ledger], list]:
+def _steps_as_task_runs(batch_no: int) -> StepRunner:
     """A StepRunner (tasks/batch.py) that runs each step of batch `batch_no` as a task run
     named after the batch and the step ('batch-3-validate-clean')."""
     def run_step(step: Step, records: list, ledger: Ledger) -> list:

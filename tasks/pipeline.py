@@ -210,7 +210,7 @@ def build_docs(rows: RunRows, gates: list[validate.GateResult], warehouse: Path)
 
 DISCOVER = Stage("discover", lambda raw, con: discover(raw, loaded_dumps(con)), _discover_lines)
 BATCH = Stage("batch", process_batch, _batch_lines,
-              lambda o: _refused_dumps(len(o.quarantined), len(o.loaded) + len(o.quarantined)), run_name="batch-{2}")
+              lambda o: _refused_dumps(len(o.quarantined), len(o.loaded) + len(o.quarantined)))
 DEDUP_PREPARE = Stage("dedup-prepare", dedup_known, _plan_lines)
 DEDUP_GROUP = Stage("dedup", dedup_group, _dedup_lines, run_name="dedup-{3}")
 DEDUP_FINISH = Stage("dedup-finish", dedup_texts, lambda _: [])
