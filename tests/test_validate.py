@@ -268,6 +268,11 @@ def test_clean_gate_passes_text_and_known_removals() -> None:
         ("Published in Analytical Articles", "a 'Published in' category line was left in the text"),
         ("Feature Articles", "site navigation was left in the text"),
         ("   ", "a blank line was kept as text"),
+        # white space beyond ASCII, as Python's \s matches it (the suite spells it out for RE2)
+        ("\u00a0\u2003\u3000", "a blank line was kept as text"),
+        ("\u3000Newsletter\u00a0", "the newsletter footer was left in the text"),
+        ("Photo\u2009Credit:\u202fReuters", "an image or its caption was left in the text"),
+        ("\u2028Published in Analytical Articles", "a 'Published in' category line was left in the text"),
     ],
 )
 def test_clean_gate_blames_boilerplate_left_in_kept_text(boilerplate: str, reason: str) -> None:
