@@ -80,10 +80,11 @@ def _steps_as_task_runs(batch_no: int) -> StepRunner:
 
 
 @task(name="batch", task_run_name="batch-{batch_no}", cache_policy=NO_CACHE)
-def process_dumps(dumps: list[Dump], profile: str, batch_no: int, stage_folder: Path) -> BatchOutcome | State:
-    """Extract, clean and segment one batch, each step gated, each step a task run of its own;
-    stage its articles."""
-    return _stage_in_task(BATCH, dumps, profile, batch_no, stage_folder, _steps_as_task_runs(batch_no))
+def process_dumps(stage: Stage[BatchOutcome], dumps: list[Dump], profile: str, batch_no: int,
+                  stage_folder: Path) -> BatchOutcome | State:
+    """BATCH, called like stage_task: extract, clean and segment one batch, each step gated,
+    each step a task run of its own; stage its articles."""
+    return _stage_in_task(stage, dumps, profile, batch_no, stage_folder, _steps_as_task_runs(batch_no))
 
 
 def _taken(run: State | PrefectFuture) -> Any:
@@ -99,8 +100,7 @@ class PrefectExecutor:
     """Each stage a task run of the flow; independent calls spread over its task runner."""
 
     def run(self, stage: Stage[Result], *args: Any) -> Result:
-        return _taken(self._task(stage, args)(stage, *args, return_state=True) if stage is not BATCH
-                      else process_dumps(*args, return_state=True))
+        return _taken(self._task(stage, args)(stage, *args, return_state=True))
 
     def map(self, stage: Stage[Result], calls: list[tuple]) -> Iterator[Result]:
         """The results in call order, so the run reads like a serial one.
@@ -111,13 +111,16 @@ class PrefectExecutor:
         if len(calls) == 1:
             yield self.run(stage, *calls[0])
             return
-        futures = [process_dumps.submit(*args) if stage is BATCH else self._task(stage, args).submit(stage, *args)
-                   for args in calls]
+        futures = [self._task(stage, args).submit(stage, *args) for args in calls]
         for future in futures:
             yield _taken(future)
 
     @staticmethod
     def _task(stage: Stage, args: tuple):
+        """The task a stage runs in, called (stage, *args): a batch's own, whose steps are task
+        runs nested in it, or stage_task named after the stage."""
+        if stage is BATCH:
+            return process_dumps
         return stage_task.with_options(name=stage.name,
                                        task_run_name=stage.run_name.format(*args) if stage.run_name else None)
 

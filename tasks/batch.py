@@ -48,11 +48,10 @@ class Ledger:
 
     quarantined: list[Quarantine] = field(default_factory=list)
     gates: list[validate.GateResult] = field(default_factory=list)  # in the order validated
-    counts: Counter[str] = field(default_factory=Counter)  # '<step> in', '<step> out', 'lines', ...
+    counts: Counter[str] = field(default_factory=Counter)  # '<step> in', '<step> out' (refused: the difference), 'lines', ...
 
     def refuse(self, quarantine: Quarantine) -> None:
         self.quarantined.append(quarantine)
-        self.counts[f"{quarantine.step} refused"] += 1
 
 
 class Step(Protocol):

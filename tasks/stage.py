@@ -300,7 +300,7 @@ DEDUP_GROUPS = 8
 PARALLEL_DEDUP_OCCURRENCES = 50_000
 
 MATCHED_SCHEMA = pa.schema([("author_key", pa.string()), ("batch_no", pa.int32()), ("dump_no", pa.int32()),
-                            ("ordinal", pa.int32()), ("article_id", pa.string())])
+                            ("ordinal", pa.int32()), ("article_id", pa.string()), ("part", pa.int32())])
 
 
 @dataclass(frozen=True)
@@ -328,8 +328,8 @@ def prepare_dedup(stage: Path, known: KnownArticles, excluded: set[str]) -> Dedu
                 f"SELECT DISTINCT author_key FROM ({STAGED_SQL}) ORDER BY author_key", params).fetchall()]
             staged = scratch.execute(f"SELECT count(*) FROM ({STAGED_SQL})", params).fetchone()[0]
     matches = known.matches(params["files"], params["excluded"], keys) if keys else []
-    pq.write_table(pa.Table.from_pylist([dict(zip(MATCHED_SCHEMA.names, m)) for m in matches], schema=MATCHED_SCHEMA),
-                   stage / "matched.parquet")
+    pq.write_table(pa.Table.from_pylist([dict(zip(MATCHED_SCHEMA.names, (*m, author_part(m[0])))) for m in matches],
+                                        schema=MATCHED_SCHEMA), stage / "matched.parquet")
     ids = sorted({m[-1] for m in matches})
     _stage_known(stage, known.stubs(keys, ids) if keys else iter(()))
     groups = DEDUP_GROUPS if staged >= PARALLEL_DEDUP_OCCURRENCES else 1
@@ -351,11 +351,9 @@ def dedup_group(stage: Path, parts: list[int], excluded: set[str], group: int) -
     try:
         with scratch_connection(stage) as scratch:
             matched: dict[tuple, set[str]] = defaultdict(set)
-            mine = set(parts)
-            for key, batch_no, dump_no, ordinal, article_id in (
-                    tuple(m.values()) for m in pq.read_table(stage / "matched.parquet").to_pylist()):
-                if author_part(key) in mine:
-                    matched[key, batch_no, dump_no, ordinal].add(article_id)
+            for key, batch_no, dump_no, ordinal, article_id, _ in (tuple(m.values()) for m in pq.read_table(
+                    stage / "matched.parquet", filters=[("part", "in", parts)]).to_pylist()):
+                matched[key, batch_no, dump_no, ordinal].add(article_id)
             for part in parts:
                 part_rows = stream_rows(scratch, STAGED_IN_RUN_ORDER_SQL, params | {
                     "files": str(stage / "occurrences" / f"part-{part:03d}" / "*.parquet")})
