@@ -56,6 +56,10 @@ AUTHOR_SEPARATOR = "; "
 # writes a segment whenever a thread's share fills, so memory stays bounded whatever the batch size.
 WRITER_HEAP_BYTES = 128_000_000
 WRITER_THREADS = 2
+# A change of this many rows or more (a first run's is the whole corpus) is written by
+# WRITER_THREADS threads, as a rebuild is: one thread took 1.7x as long (35,704 articles).
+# A smaller one is written by one thread, which adds one segment.
+LARGE_CHANGE_ROWS = 10_000
 # Rows per Arrow batch read from DuckDB: about 5 MB of article text at ~800 words each.
 BATCH_ROWS = 1_000
 SNIPPET_CHARS = 200
@@ -73,6 +77,7 @@ CHANGED_ARTICLES_SQL = f"""
     SELECT {INDEXED_COLUMNS}, change_type IN ('insert', 'update_postimage') AS present
     FROM {LAKE}.table_changes('articles', $first, $last)
     QUALIFY row_number() OVER (PARTITION BY article_id ORDER BY snapshot_id DESC, present DESC) = 1"""
+CHANGE_ROWS_SQL = f"SELECT count(*) FROM {LAKE}.table_changes('articles', $first, $last)"
 
 # in microseconds since the epoch: a time as text would follow the session's time zone
 SNAPSHOT_TIME_SQL = f"SELECT epoch_us(snapshot_time) FROM {LAKE}.snapshots() WHERE snapshot_id = $id"
@@ -216,13 +221,13 @@ def _rows(reader: pa.RecordBatchReader) -> Iterator[dict[str, list]]:
         yield batch.to_pydict()
 
 
-def _commit(index: tantivy.Index, batches: Iterable[dict[str, list]], replace_all: bool) -> tuple[int, int]:
-    """Write batches of rows into the index in one commit: (articles added, articles removed).
-    A row with `present` false takes its article out, any other adds or replaces it;
-    replace_all: the rows are all the articles, replacing every document."""
-    # Each writer thread writes a segment of its own, and small segments are merged again on
-    # later commits: a run's change, being small, is written by one.
-    writer = index.writer(WRITER_HEAP_BYTES, WRITER_THREADS if replace_all else 1)
+def _commit(index: tantivy.Index, batches: Iterable[dict[str, list]], replace_all: bool,
+            threads: int = WRITER_THREADS) -> tuple[int, int]:
+    """Write batches of rows into the index in one commit, with `threads` writer threads:
+    (articles added, articles removed). A row with `present` false takes its article out,
+    any other adds or replaces it; replace_all: the rows are all the articles, replacing
+    every document."""
+    writer = index.writer(WRITER_HEAP_BYTES, threads)
     added = removed = 0
     try:
         if replace_all:
@@ -251,16 +256,17 @@ def _commit(index: tantivy.Index, batches: Iterable[dict[str, list]], replace_al
 
 
 def _changes_since(con: duckdb.DuckDBPyConnection, state: IndexState,
-                   target: IndexState) -> pa.RecordBatchReader | None:
-    """The articles changed after the index's snapshot up to the target's, or None when the
-    lake no longer tells them all. The index's own snapshot must still be kept: once it has
+                   target: IndexState) -> tuple[pa.RecordBatchReader, int] | None:
+    """The articles changed after the index's snapshot up to the target's, with the number of
+    change rows, or None when the lake no longer tells them all. The index's own snapshot must still be kept: once it has
     been expired, vacuum may have deleted the files of rows deleted since, and table_changes
     then leaves their deletes out without a word (measured on DuckLake 1.5.5)."""
     if not _kept(con, state) or state.articles_uuid != target.articles_uuid:
         return None
+    snapshots = {"first": state.snapshot + 1, "last": target.snapshot}
     try:
-        return con.execute(CHANGED_ARTICLES_SQL, {"first": state.snapshot + 1, "last": target.snapshot}) \
-            .to_arrow_reader(BATCH_ROWS)
+        rows = con.execute(CHANGE_ROWS_SQL, snapshots).fetchone()[0]
+        return con.execute(CHANGED_ARTICLES_SQL, snapshots).to_arrow_reader(BATCH_ROWS), rows
     except duckdb.Error:  # a range whose snapshots are gone is refused
         return None
 
@@ -281,7 +287,9 @@ def sync_search_index(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> Se
                               f"connection's {snapshot}: sync with a connection on the latest snapshot")
         changes = _changes_since(con, state, target) if state.snapshot < snapshot else None
         if changes is not None:
-            added, removed = _commit(index, _rows(changes), replace_all=False)
+            reader, rows = changes
+            added, removed = _commit(index, _rows(reader), replace_all=False,
+                                     threads=WRITER_THREADS if rows >= LARGE_CHANGE_ROWS else 1)
             _write_state(folder, target)
             return SearchSync(added, removed, snapshot)
     # An index that opens is rebuilt in place, its old documents searchable until the
