@@ -171,6 +171,9 @@ class DedupResult:
     updated_ids: set[str] = field(default_factory=set)
     #: article_id -> fingerprint of the text each row of `articles` is written with
     fingerprints: dict[str, frozenset[int]] = field(default_factory=dict)
+    #: article_id -> text_row of the candidate whose texts a row of `articles` is written
+    #: with, when that candidate has one; a stored article that took no text has none
+    text_rows: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -185,11 +188,21 @@ class Candidate:
     fingerprint: frozenset[int]
     new_id: str
     known_matches: frozenset[str] | None = None
+    #: where the occurrence's texts (lede, body, sections) are kept, when its article was
+    #: read without them (dedup decides on everything else)
+    text_row: int | None = None
 
 
 def candidate(article: Article, source_sha256: str) -> Candidate:
     new_id, hashes = placement(article)
     return Candidate(article, source_sha256, frozenset(hashes.tolist()), new_id)
+
+
+def _written_with(result: DedupResult, article_id: str, cand: Candidate) -> None:
+    """The article is written with the candidate's text: its fingerprint, and its texts' row."""
+    result.fingerprints[article_id] = cand.fingerprint
+    if cand.text_row is not None:
+        result.text_rows[article_id] = cand.text_row
 
 
 def dedup_author(known: list[tuple[Article, frozenset[int]]], candidates: Iterable[Candidate]) -> DedupResult:
@@ -214,13 +227,13 @@ def dedup_author(known: list[tuple[Article, frozenset[int]]], candidates: Iterab
             pool.append((match, fp))
             result.new_ids.add(match.article_id)
             touched[match.article_id] = match
-            result.fingerprints[match.article_id] = fp
+            _written_with(result, match.article_id, cand)
         else:
             takes_text = match.kind == "teaser" and occ.kind == "full"
             if absorb(match, occ):
                 touched[match.article_id] = match
                 if takes_text:
-                    result.fingerprints[match.article_id] = fp
+                    _written_with(result, match.article_id, cand)
                 else:
                     result.fingerprints.setdefault(match.article_id, stored.get(match.article_id, fp))
                 if match.article_id not in result.new_ids:
