@@ -51,8 +51,9 @@ class KnownArticles(Protocol):
 
 STAGE_DIR = ".gleaner-stage"
 FINGERPRINT = pa.list_(pa.int32())
-#: parts the staged occurrences are split in by author (dedup reads one part at a time)
-AUTHOR_PARTS = 64
+#: parts the staged occurrences are split in by author (dedup reads one part at a time):
+#: each batch writes a file per part, and 64 files cost a 16 MB batch 0.2 s more than 16
+AUTHOR_PARTS = 16
 
 SECTION = pa.struct([("heading", pa.string()), ("text", pa.string())])
 OCCURRENCE_SCHEMA = pa.schema([
