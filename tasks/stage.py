@@ -343,8 +343,9 @@ def _article_row(key: str, a: Article, fingerprint: frozenset[int]) -> dict:
 #: keep a few workers busy to the end, few enough that each costs little to start
 DEDUP_GROUPS = 8
 #: below this many staged occurrences dedup runs as one group in the run's own process:
-#: starting workers would cost more than it saves
-PARALLEL_DEDUP_OCCURRENCES = 50_000
+#: starting workers would cost more than it saves. A run staging this many has had about 6
+#: batches of 16 MB, which started the workers already.
+PARALLEL_DEDUP_OCCURRENCES = 20_000
 
 MATCHED_SCHEMA = pa.schema([("author_key", pa.string()), ("batch_no", pa.int32()), ("dump_no", pa.int32()),
                             ("ordinal", pa.int32()), ("article_id", pa.string()), ("part", pa.int32())])
