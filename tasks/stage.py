@@ -314,8 +314,8 @@ _TAKEN_COLUMNS = [*TEXT_COLUMNS, "fingerprint"]
 
 
 def _told_articles(told: list[tuple[str, Article, int]], staged: pa.Table) -> pa.Table:
-    """The rows of articles (author key, article, text row) written with the texts of the
-    staged rows `text_row`."""
+    """The rows of articles, each (author key, article, text row): the article's own columns,
+    and the texts and fingerprint of the staged row it is written with."""
     texts = staged.select(_TAKEN_COLUMNS).take(pa.array([row for _, _, row in told], pa.int64()))
     articles = [a for _, a, _ in told]
     columns = {
