@@ -74,7 +74,9 @@ def _write(con: duckdb.DuckDBPyConnection, sql: str, params: dict, path: Path, s
             if batch.num_rows == 0:
                 continue
             if writer is None:
-                writer = pq.ParquetWriter(path, reader.schema, compression="zstd")
+                # no dictionaries: a long text's costs time to write and to read, and the
+                # files came out no smaller with them
+                writer = pq.ParquetWriter(path, reader.schema, compression="zstd", use_dictionary=False)
             writer.write_batch(batch)
     finally:
         if writer is not None:
