@@ -17,7 +17,6 @@ snapshot. The Parquet export and the search index then follow the lake.
 """
 from __future__ import annotations
 
-import ctypes
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 import duckdb
-import pyarrow as pa
 
 from tasks import report, validate
 from tasks.batch import BatchOutcome, LoadedDump, process_batch, split_by_gate
@@ -34,6 +32,7 @@ from tasks.discover import Discovery, batches, discover
 from tasks.followers import Followed, follow_lake
 from tasks.load import (RunRows, StoredArticles, dq_row, dump_row, in_transaction, loaded_dumps, open_for_run,
                         quarantine_row, record_run, refuse_load, stage_run, writer_lock)
+from tasks.memory import release_memory
 from tasks.models import Dump, Quarantine
 from tasks.profile import load_profile
 from tasks.stage import (DedupPlan, DedupTotals, clear_stages, dedup_group, deduped_articles, finish_dedup,
@@ -60,25 +59,6 @@ class Stage(Generic[Result]):
         result = self.fn(*args)
         release_memory()
         return result, self.describe(result), self.failed(result)
-
-
-def _libc_malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL(None).malloc_trim  # glibc's; other C libraries have none
-    except (AttributeError, OSError):
-        return None
-
-
-_malloc_trim = _libc_malloc_trim()
-
-
-def release_memory() -> None:
-    """Give the memory a stage freed back to the system. glibc and Arrow's allocator keep
-    freed pages for reuse, and so a pool worker done with its batches held about 150 MB
-    more than it used, through the end of the run, when the run's memory peaks."""
-    pa.default_memory_pool().release_unused()
-    if _malloc_trim is not None:
-        _malloc_trim(0)
 
 
 class Executor(Protocol):

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from tasks.dedup import Candidate, author_key, dedup_author, placement
 from tasks.lake import MEMORY_LIMIT
+from tasks.memory import release_memory
 from tasks.models import Article, Section, SegmentedDump
 
 
@@ -309,7 +310,9 @@ def _known_of_part(stage: Path, part: int) -> dict[str, list[tuple[Article, froz
 #: a staged occurrence's texts, which dedup does not read: an article row written with them
 #: takes them from the stage by row, and the fingerprint computed from them
 TEXT_COLUMNS = ["lede", "body", "sections"]
-DECIDING_COLUMNS = [name for name in OCCURRENCE_SCHEMA.names if name not in TEXT_COLUMNS]
+#: what dedup reads of every staged row as Python values (the fingerprints are read one
+#: author at a time: as Python ints, a part's took hundreds of MB)
+DECIDING_COLUMNS = [name for name in OCCURRENCE_SCHEMA.names if name not in (*TEXT_COLUMNS, "fingerprint")]
 _TAKEN_COLUMNS = [*TEXT_COLUMNS, "fingerprint"]
 
 
@@ -407,9 +410,11 @@ def dedup_group(stage: Path, parts: list[int], excluded: set[str], group: int) -
             order = pc.sort_indices(staged, sort_keys=RUN_ORDER)
             # the texts stay where they are: an article written with them takes them by row
             rows = zip(order.to_pylist(), staged.select(DECIDING_COLUMNS).take(order).to_pylist())
+            fingerprints = staged.column("fingerprint").combine_chunks()
+            starts, hashes = fingerprints.offsets.to_numpy(), fingerprints.values.to_numpy()
             for key, keyed in groupby(rows, key=lambda numbered: numbered[1]["author_key"]):
-                candidates = [Candidate(_article(r), r["source_sha256"], frozenset(r["fingerprint"]), r["new_id"],
-                                        frozenset(matched.get(_occurrence_key(r), ())), text_row=n)
+                candidates = [Candidate(_article(r), r["source_sha256"], frozenset(hashes[starts[n]:starts[n + 1]].tolist()),
+                                        r["new_id"], frozenset(matched.get(_occurrence_key(r), ())), text_row=n)
                               for n, r in keyed]
                 result = dedup_author(known_by_key.get(key, []), candidates)
                 for a in result.articles:
@@ -424,6 +429,8 @@ def dedup_group(stage: Path, parts: list[int], excluded: set[str], group: int) -
                 totals.add(DedupTotals(len(result.articles), len(result.new_ids), len(result.updated_ids),
                                        len(result.occurrences)))
             articles.write(_told_articles(told, staged))
+            del staged, told
+            release_memory()  # a part's texts, before the next part's are read
     finally:
         articles.close()
         untold.close()
