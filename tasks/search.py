@@ -258,9 +258,10 @@ def _commit(index: tantivy.Index, batches: Iterable[dict[str, list]], replace_al
 def _changes_since(con: duckdb.DuckDBPyConnection, state: IndexState,
                    target: IndexState) -> tuple[pa.RecordBatchReader, int] | None:
     """The articles changed after the index's snapshot up to the target's, with the number of
-    change rows, or None when the lake no longer tells them all. The index's own snapshot must still be kept: once it has
-    been expired, vacuum may have deleted the files of rows deleted since, and table_changes
-    then leaves their deletes out without a word (measured on DuckLake 1.5.5)."""
+    change rows, or None when the lake no longer tells them all. The index's own snapshot
+    must still be kept: once it has been expired, vacuum may have deleted the files of rows
+    deleted since, and table_changes then leaves their deletes out without a word (measured
+    on DuckLake 1.5.5)."""
     if not _kept(con, state) or state.articles_uuid != target.articles_uuid:
         return None
     snapshots = {"first": state.snapshot + 1, "last": target.snapshot}

@@ -413,8 +413,9 @@ def dedup_group(stage: Path, parts: list[int], excluded: set[str], group: int) -
             fingerprints = staged.column("fingerprint").combine_chunks()
             starts, hashes = fingerprints.offsets.to_numpy(), fingerprints.values.to_numpy()
             for key, keyed in groupby(rows, key=lambda numbered: numbered[1]["author_key"]):
-                candidates = [Candidate(_article(r), r["source_sha256"], frozenset(hashes[starts[n]:starts[n + 1]].tolist()),
-                                        r["new_id"], frozenset(matched.get(_occurrence_key(r), ())), text_row=n)
+                candidates = [Candidate(_article(r), r["source_sha256"],
+                                        frozenset(hashes[starts[n]:starts[n + 1]].tolist()), r["new_id"],
+                                        frozenset(matched.get(_occurrence_key(r), ())), text_row=n)
                               for n, r in keyed]
                 result = dedup_author(known_by_key.get(key, []), candidates)
                 for a in result.articles:
