@@ -316,30 +316,30 @@ DECIDING_COLUMNS = [name for name in OCCURRENCE_SCHEMA.names if name not in (*TE
 _TAKEN_COLUMNS = [*TEXT_COLUMNS, "fingerprint"]
 
 
+def _article_fields(key: str, a: Article) -> dict:
+    """An article row's columns but its texts and fingerprint."""
+    return {"article_id": a.article_id, "kind": a.kind, "authors": a.authors, "published_on": a.published_on,
+            "title": a.title, "category": a.category, "bio": a.bio, "word_count": a.word_count,
+            "author_key": key, "source_file": a.source_file, "ordinal": a.ordinal}
+
+
+_FIELDS_SCHEMA = pa.schema([f for f in ARTICLE_SCHEMA if f.name not in _TAKEN_COLUMNS])
+
+
 def _told_articles(told: list[tuple[str, Article, int]], staged: pa.Table) -> pa.Table:
     """The rows of articles, each (author key, article, text row): the article's own columns,
     and the texts and fingerprint of the staged row it is written with."""
     texts = staged.select(_TAKEN_COLUMNS).take(pa.array([row for _, _, row in told], pa.int64()))
-    articles = [a for _, a, _ in told]
-    columns = {
-        "article_id": [a.article_id for a in articles], "kind": [a.kind for a in articles],
-        "authors": [a.authors for a in articles], "published_on": [a.published_on for a in articles],
-        "title": [a.title for a in articles], "category": [a.category for a in articles],
-        "bio": [a.bio for a in articles], "word_count": [a.word_count for a in articles],
-        "author_key": [key for key, _, _ in told], "source_file": [a.source_file for a in articles],
-        "ordinal": [a.ordinal for a in articles],
-    }
+    fields = pa.Table.from_pylist([_article_fields(key, a) for key, a, _ in told], schema=_FIELDS_SCHEMA)
     return pa.Table.from_arrays(
-        [texts.column(f.name).cast(f.type) if f.name in _TAKEN_COLUMNS else pa.chunked_array([columns[f.name]], f.type)
+        [texts.column(f.name).cast(f.type) if f.name in _TAKEN_COLUMNS else fields.column(f.name)
          for f in ARTICLE_SCHEMA], schema=ARTICLE_SCHEMA)
 
 
 def _article_row(key: str, a: Article, fingerprint: frozenset[int]) -> dict:
-    return {"article_id": a.article_id, "kind": a.kind, "authors": a.authors, "published_on": a.published_on,
-            "title": a.title, "category": a.category, "lede": a.lede, "body": a.body,
-            "sections": [{"heading": s.heading, "text": s.text} for s in a.sections], "bio": a.bio,
-            "word_count": a.word_count, "author_key": key, "source_file": a.source_file, "ordinal": a.ordinal,
-            "fingerprint": sorted(fingerprint)}
+    return _article_fields(key, a) | {
+        "lede": a.lede, "body": a.body, "sections": [{"heading": s.heading, "text": s.text} for s in a.sections],
+        "fingerprint": sorted(fingerprint)}
 
 
 #: author parts are deduped in this many groups, each a unit of parallel work: enough to
