@@ -144,6 +144,12 @@ def _pss_kb(pid: int) -> int:
     return _proc_kb(pid, "smaps_rollup", "Pss:")
 
 
+def _anon_kb(pid: int) -> int:
+    """The process's own memory (heap, stacks): its RSS without the file-backed pages it maps
+    (shared libraries, tantivy's memory-mapped segments), which the kernel may drop and read again."""
+    return _proc_kb(pid, "status", "RssAnon:")
+
+
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = defaultdict(list)
     for entry in os.listdir("/proc"):
@@ -179,12 +185,13 @@ def _role(pid: int) -> str:
 
 class RssSampler(threading.Thread):
     """Samples every `interval` s the RSS of a process and the sum of the RSS of it and all its
-    descendants (and, every other sample, the sum of their PSS, which counts shared pages once)."""
+    descendants (and, every other sample, the sum of their PSS, which counts shared pages once,
+    and of their anonymous memory)."""
 
     def __init__(self, pid: int, interval: float = 0.5) -> None:
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
-        self.peak_main_kb = self.peak_tree_kb = self.peak_tree_pss_kb = 0
+        self.peak_main_kb = self.peak_tree_kb = self.peak_tree_pss_kb = self.peak_tree_anon_kb = 0
         self.peak_parts: dict[str, int] = {}  # RSS by role at the tree's peak
         self.peak_tree_at = 0.0  # s since start
         self.max_processes = 1
@@ -213,6 +220,8 @@ class RssSampler(threading.Thread):
             if tick % 2 == 0:
                 self.peak_tree_pss_kb = max(self.peak_tree_pss_kb,
                                             _pss_kb(self.pid) + sum(_pss_kb(p) for p in pids))
+                self.peak_tree_anon_kb = max(self.peak_tree_anon_kb,
+                                             _anon_kb(self.pid) + sum(_anon_kb(p) for p in pids))
             self.samples.append((round(time.perf_counter() - self._t0, 1), main, tree))
             tick += 1
             self._halt.wait(self.interval)
@@ -245,6 +254,7 @@ def measure(cmd: list[str], log: Path, env: dict | None = None) -> dict:
         "peak_rss_tree_parts_mb": {k: round(v / 1024) for k, v in sampler.peak_parts.items()},
         "peak_rss_tree_at_s": round(sampler.peak_tree_at, 1),
         "peak_pss_tree_sum_mb": sampler.peak_tree_pss_kb / 1024,
+        "peak_anon_tree_sum_mb": sampler.peak_tree_anon_kb / 1024,
         "max_processes": sampler.max_processes,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "rss_samples": sampler.samples,
@@ -842,7 +852,8 @@ def rss_line(m: dict) -> str:
     return (f"  peak RSS: {m['peak_rss_tree_sum_mb']:.0f} MB summed over the process tree (at {m.get('peak_rss_tree_at_s', 0):.0f} s "
             f"of {m['wall_s']:.0f} s: {parts}); "
             f"gleaner process alone {m['peak_rss_mb']:.0f} MB; largest single process {m['largest_process_rss_mb']:.0f} MB; "
-            f"PSS summed (shared pages once) {m['peak_pss_tree_sum_mb']:.0f} MB; up to {m['max_processes']} processes")
+            f"PSS summed (shared pages once) {m['peak_pss_tree_sum_mb']:.0f} MB; anonymous memory summed (RSS without "
+            f"file-backed pages) {m.get('peak_anon_tree_sum_mb', 0):.0f} MB; up to {m['max_processes']} processes")
 
 
 def fmt_bytes(n: float) -> str:
