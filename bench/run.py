@@ -542,6 +542,11 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
         def info(self, message: str) -> None:
             pass
 
+        def release_workers(self) -> None:
+            if self.workers is not None:
+                self.workers.shutdown()
+                self.workers = None
+
     def take(outcome, timings, wall, bcpu, pid, session):
         for name, (w, c, n) in timings.items():
             batch_steps[name][0] += w
@@ -561,8 +566,7 @@ def pipeline_child(raw: Path, warehouse: Path, out: Path, workers: int, batch_mb
     try:
         run = pipeline.run_pipeline(raw, warehouse, DEFAULT_PROFILE, batch_mb, executor, run_id=str(uuid.uuid4()))
     finally:
-        if executor.workers is not None:
-            executor.workers.shutdown()
+        executor.release_workers()
     profiling.stop()
     total, cpu_total = time.perf_counter() - started, time.process_time() - cpu_started
     steps: dict[str, float] = {}

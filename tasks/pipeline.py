@@ -73,6 +73,11 @@ class Executor(Protocol):
 
     def info(self, message: str) -> None: ...
 
+    def release_workers(self) -> None:
+        """Stop the workers that map started (a later map starts them again): once the run
+        spreads no more work, their memory goes back to the system before the load and the
+        search index, which need the most of the command's."""
+
 
 @dataclass
 class RunSummary:
@@ -245,6 +250,9 @@ class SerialExecutor:
     def info(self, message: str) -> None:
         self.log(message)
 
+    def release_workers(self) -> None:
+        pass  # there are none
+
 
 # --- the run ------------------------------------------------------------------------------------
 
@@ -309,6 +317,7 @@ def run_pipeline(raw: Path, warehouse: Path, profile: str, batch_mb: float, exec
                     quarantined += refused
                     rows.excluded = {q.dump.source_file for q in refused}
                     deduped = dedup(executor, rows.stage, con, rows.excluded)
+                executor.release_workers()
 
                 rows.dumps_skipped = len(found.already_loaded)
                 rows.restamped = [(d.source_file, d.sha256, d.bytes, d.modified_ns) for d in found.restamped]
@@ -325,6 +334,7 @@ def run_pipeline(raw: Path, warehouse: Path, profile: str, batch_mb: float, exec
                 gates.append(load_gate)
                 executor.run(FOLLOW, con, warehouse)
         finally:
+            executor.release_workers()
             clear_stages(warehouse)
         summary = summarise(rows, warehouse, found, quarantined, removed)
         docs = executor.run(REPORT, rows, gates, warehouse)

@@ -127,6 +127,28 @@ def test_dedup_in_groups_on_worker_processes_builds_the_same_warehouse(corpus, r
     assert_same_warehouse(warehouse, reference)
 
 
+def test_the_pool_workers_are_stopped_before_the_load(corpus, reference, tmp_path, monkeypatch):
+    """The worker processes that ran the batches have exited by the time the load begins: the
+    load and the search index then have their memory."""
+    import dataclasses
+
+    import tasks.pipeline
+
+    alive_at_load: list[list[str]] = []
+
+    def load_counting_workers(*args):
+        workers = [" ".join(child.cmdline()) for child in psutil.Process().children(recursive=True)]
+        alive_at_load.append([cmd for cmd in workers if "spawn_main" in cmd])
+        return tasks.pipeline.load_rows(*args)
+
+    monkeypatch.setattr(tasks.pipeline, "LOAD", dataclasses.replace(tasks.pipeline.LOAD, fn=load_counting_workers))
+    warehouse = tmp_path / "wh"
+    assert run_cli("--raw", str(corpus), "--warehouse", str(warehouse), "--task-runner", "process",
+                   "--workers", "2") == 0
+    assert alive_at_load == [[]]
+    assert_same_warehouse(warehouse, reference)
+
+
 def test_a_batch_that_refused_dumps_ends_failed_and_the_run_takes_its_outcome(prefect_server, tmp_path):
     """Batches in worker processes: the one whose gate refused a dump is Failed in Prefect,
     the others Completed, and the warehouse has what every batch passed."""
