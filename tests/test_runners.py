@@ -136,9 +136,15 @@ def test_the_pool_workers_are_stopped_before_the_load(corpus, reference, tmp_pat
 
     alive_at_load: list[list[str]] = []
 
+    def command_line(process: psutil.Process) -> str:
+        try:
+            return " ".join(process.cmdline())
+        except psutil.NoSuchProcess:  # exited since it was listed: not alive at the load
+            return ""
+
     def load_counting_workers(*args):
-        workers = [" ".join(child.cmdline()) for child in psutil.Process().children(recursive=True)]
-        alive_at_load.append([cmd for cmd in workers if "spawn_main" in cmd])
+        children = map(command_line, psutil.Process().children(recursive=True))
+        alive_at_load.append([cmd for cmd in children if "spawn_main" in cmd])
         return tasks.pipeline.load_rows(*args)
 
     monkeypatch.setattr(tasks.pipeline, "LOAD", dataclasses.replace(tasks.pipeline.LOAD, fn=load_counting_workers))
