@@ -22,15 +22,16 @@ import re
 import unicodedata
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks.models import Article, SegmentedDump
 
-SHINGLE_WORDS = 4
 FINGERPRINT_WORDS = 400  # the opening of a text identifies it; the rest adds cost, not evidence
 ID_WORDS = 64
 SAME_ARTICLE_OVERLAP = 0.5
@@ -56,86 +57,139 @@ def _folded(ch: str) -> str:
     return ch if _WORD.fullmatch(ch) else " "
 
 
+def _fold(text: str) -> str:
+    """The text in lower case without accents, its non-ASCII characters that are not word
+    characters as spaces: its words are then its runs of ASCII word characters and non-ASCII
+    characters. The few distinct non-ASCII characters of a text are replaced one by one."""
+    if text.isascii():
+        return text.lower()
+    text = unicodedata.normalize("NFKD", text.casefold())
+    for ch in set(_NON_ASCII.findall(text)):
+        text = text.replace(ch, _folded(ch))
+    return text
+
+
 def normal_words(text: str) -> list[str]:
     """Lower-case words (runs of word characters) without accents: 'Ivanović' and 'Ivanovic'
-    are one name.
-
-    Splitting ASCII at its non-word characters is twice as fast as finding the words in it, so
-    the few distinct non-ASCII characters of a text are replaced first: most texts are then
-    ASCII."""
-    if text.isascii():
-        text = text.lower()
-    else:
-        text = unicodedata.normalize("NFKD", text.casefold())
-        for ch in set(_NON_ASCII.findall(text)):
-            text = text.replace(ch, _folded(ch))
-        if not text.isascii():  # word characters beyond ASCII (Cyrillic, Georgian, ...)
-            return _WORD.findall(text)
-    return text.translate(_ASCII_NON_WORD).split()
+    are one name. Splitting ASCII at its non-word characters is twice as fast as finding the
+    words in it, and most folded texts are ASCII."""
+    folded = _fold(text)
+    return folded.translate(_ASCII_NON_WORD).split() if folded.isascii() else _WORD.findall(folded)
 
 
-def opening_words(text: str, count: int) -> list[str]:
-    """normal_words of the text's opening, at least `count` of them (all, if it has fewer).
+#: the bytes of a folded text's UTF-8 that belong to its words: ASCII word characters, and
+#: every byte of a non-ASCII character (all of those a folded text keeps are word characters)
+_WORD_BYTES = np.array([b >= 0x80 or bool(_WORD.fullmatch(chr(b))) for b in range(256)])
+_SPACE_BYTE = np.uint8(ord(" "))
 
-    Words never span white space, and folding case and accents never moves a character
-    across it, so the words of a prefix cut at white space are the text's first words."""
-    limit = 8 * count  # characters: a word and its space are 6 on average
-    while limit < len(text) and (space := _SPACE.search(text, limit)) is not None:
-        words = normal_words(text[:space.start()])
-        if len(words) >= count:
-            return words
-        limit *= 2
-    return normal_words(text)
+
+def _opening(text: str, limit: int) -> str:
+    """The text up to the first white space from `limit` on: words never span white space,
+    and folding never moves a character across it, so the opening's words are the text's."""
+    space = _SPACE.search(text, limit) if limit < len(text) else None
+    return text if space is None else text[:space.start()]
+
+
+def _words(texts: list[str], count: int) -> pa.ListArray:
+    """The first `count` normal_words of each text, as one list column. Each text is folded in
+    Python; its words are found in its UTF-8 bytes and split, all texts at once, by Arrow."""
+    folded = pa.array([_fold(t) for t in texts], pa.large_string())
+    if len(folded) == 0 or folded.buffers()[2] is None:  # no text, or only empty ones
+        return pa.array([[] for _ in texts], pa.list_(pa.string()))
+    data = np.frombuffer(folded.buffers()[2], np.uint8)
+    spaced = pa.py_buffer(np.where(_WORD_BYTES[data], data, _SPACE_BYTE))
+    pieces = pc.split_pattern(pa.LargeStringArray.from_buffers(len(folded), folded.buffers()[1], spaced), " ")
+    flat, owner = pc.list_flatten(pieces), pc.list_parent_indices(pieces).to_numpy()
+    is_word = (pc.binary_length(flat).to_numpy() > 0)
+    owner = owner[is_word]
+    starts = np.zeros(len(texts) + 1, np.int64)
+    np.cumsum(np.bincount(owner, minlength=len(texts)), out=starts[1:])
+    wanted = np.arange(len(owner)) - starts[owner] < count
+    lengths = np.bincount(owner[wanted], minlength=len(texts))
+    offsets = np.zeros(len(texts) + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    words = flat.filter(pa.array(is_word)).filter(pa.array(wanted)).cast(pa.string())
+    return pa.ListArray.from_arrays(pa.array(offsets), words)
+
+
+def opening_words(texts: Sequence[str], count: int) -> pa.ListArray:
+    """normal_words of each text's opening: its first `count` (all, if it has fewer), as one
+    list column. The opening is cut at about 8 characters a word (a word and its space are
+    6 on average); the rare text whose opening holds fewer words is read whole."""
+    texts = list(texts)
+    words = _words([_opening(t, 8 * count) for t in texts], count)
+    short = [i for i, (t, n) in enumerate(zip(texts, pc.list_value_length(words).to_pylist()))
+             if n < count and len(_opening(t, 8 * count)) < len(t)]
+    if not short:
+        return words
+    whole = _words([texts[i] for i in short], count)
+    index = np.arange(len(texts))
+    index[short] = len(texts) + np.arange(len(short))
+    return pa.concat_arrays([words, whole]).take(pa.array(index))
 
 
 def author_key(authors: Iterable[str]) -> str:
     return "|".join(sorted(" ".join(normal_words(a)) for a in authors))
 
 
-def shingle_hashes(words: list[str]) -> np.ndarray:
-    """The sorted distinct hashes of the word 4-grams of the opening FINGERPRINT_WORDS words.
+def shingle_hashes(words: pa.ListArray) -> pa.ListArray:
+    """The sorted distinct hashes of each list's word 4-grams, as one list column of int32.
 
-    A shingle's hash combines its words' CRCs: one C call per word, not per shingle. CRC-32
-    is the same in every process and version, so stored fingerprints stay comparable. The
-    arithmetic wraps at 64 bits, which keeps the low 31 bits of the exact product."""
-    opening = words[:FINGERPRINT_WORDS]
-    if len(opening) < SHINGLE_WORDS:
-        return np.empty(0, np.int32)
-    crcs = np.fromiter(map(zlib.crc32, map(str.encode, opening)), np.uint64, len(opening))
+    A shingle's hash combines its words' CRC-32s, computed once for each distinct word of the
+    column. CRC-32 is the same in every process and version, so stored fingerprints stay
+    comparable. The arithmetic wraps at 64 bits, which keeps the low 31 bits of the exact
+    product; a text's hashes are sorted as one array with the text's number above them."""
+    flat = pc.list_flatten(words).dictionary_encode()
+    owner = pc.list_parent_indices(words).to_numpy().astype(np.int64)
+    crcs = np.fromiter((zlib.crc32(w.encode()) for w in flat.dictionary.to_pylist()), np.uint64,
+                       len(flat.dictionary))[flat.indices.to_numpy()]
     prime = np.uint64(_PRIME)
     hashes = ((crcs[:-3] * prime + crcs[1:-2]) * prime + crcs[2:-1]) * prime + crcs[3:]
-    return np.unique(hashes & np.uint64(_HASH_MASK)).astype(np.int32)
+    in_one_text = owner[:-3] == owner[3:]
+    keyed = np.sort((owner[:-3][in_one_text] << 31) | (hashes[in_one_text] & np.uint64(_HASH_MASK)).astype(np.int64))
+    keyed = keyed[np.concatenate([[True], keyed[1:] != keyed[:-1]])] if len(keyed) else keyed
+    offsets = np.zeros(len(words) + 1, np.int32)
+    np.cumsum(np.bincount(keyed >> 31, minlength=len(words)), out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array((keyed & _HASH_MASK).astype(np.int32)))
 
 
-def _fingerprint(words: list[str]) -> frozenset[int]:
-    return frozenset(shingle_hashes(words).tolist())
-
-
-def _article_id(article: Article, words: list[str]) -> str:
-    if words:
-        basis = " ".join(words[:ID_WORDS])
-    else:  # a teaser with no text: its date and title are all that tell it apart
+def _article_id(article: Article, basis: str) -> str:
+    """The id of an article whose text opens with the words `basis` (joined by spaces)."""
+    if not basis:  # a teaser with no text: its date and title are all that tell it apart
         basis = f"{article.published_on}|{article.title or ''}"
     return hashlib.sha256(f"{author_key(article.authors)}\x1f{basis}".encode()).hexdigest()[:16]
 
 
+def fingerprints_of(texts: Sequence[str]) -> pa.ListArray:
+    """The hashes of the word 4-grams of each text's opening FINGERPRINT_WORDS words."""
+    return shingle_hashes(opening_words(texts, FINGERPRINT_WORDS))
+
+
 def fingerprint_of(text: str) -> frozenset[int]:
-    """The hashes of the word 4-grams of the text's opening FINGERPRINT_WORDS words."""
-    return _fingerprint(opening_words(text, FINGERPRINT_WORDS))
+    return frozenset(fingerprints_of([text])[0].as_py())
 
 
 def fingerprint(article: Article) -> frozenset[int]:
     return fingerprint_of(article.body)
 
 
+@dataclass(frozen=True)
+class Placements:
+    """What placing articles takes, computed for many at once: the id each one gets if it is a
+    new article, and its fingerprint (list<int32>, a row per article)."""
+
+    ids: list[str]
+    fingerprints: pa.ListArray
+
+
+def placements(articles: Sequence[Article]) -> Placements:
+    words = opening_words([a.body for a in articles], FINGERPRINT_WORDS)
+    bases = pc.binary_join(pc.list_slice(words, 0, ID_WORDS), " ").to_pylist()
+    return Placements([_article_id(a, basis) for a, basis in zip(articles, bases)], shingle_hashes(words))
+
+
 def article_id(article: Article) -> str:
-    return _article_id(article, opening_words(article.body, ID_WORDS))
-
-
-def placement(article: Article) -> tuple[str, np.ndarray]:
-    """The id an occurrence gets if it is a new article, and its shingle hashes."""
-    words = opening_words(article.body, FINGERPRINT_WORDS)
-    return _article_id(article, words), shingle_hashes(words)
+    return placements([article]).ids[0]
 
 
 def same_article(a: Article, fa: frozenset[int], b: Article, fb: frozenset[int]) -> bool:
@@ -202,11 +256,6 @@ class Candidate:
     text_row: int | None = None
 
 
-def candidate(article: Article, source_sha256: str) -> Candidate:
-    new_id, hashes = placement(article)
-    return Candidate(article, source_sha256, frozenset(hashes.tolist()), new_id)
-
-
 def _written_with(result: DedupResult, article_id: str, cand: Candidate) -> None:
     """The article is written with the candidate's text: its fingerprint, and its texts' row."""
     result.fingerprints[article_id] = cand.fingerprint
@@ -262,12 +311,14 @@ def deduplicate(dumps: list[SegmentedDump], known: KnownByKeys) -> DedupResult:
     warehouse's articles (article_id set) whose author_key is in the given set.
     Occurrences come back in the order of the dumps."""
     groups: dict[str, list[Candidate]] = defaultdict(list)
-    for dump in dumps:
-        for article in dump.articles:
-            groups[author_key(article.authors)].append(candidate(article, dump.dump.sha256))
+    occurring = [(dump.dump.sha256, article) for dump in dumps for article in dump.articles]
+    placed = placements([article for _, article in occurring])
+    for (sha256, article), new_id, hashes in zip(occurring, placed.ids, placed.fingerprints.to_pylist()):
+        groups[author_key(article.authors)].append(Candidate(article, sha256, frozenset(hashes), new_id))
     known_by_key: dict[str, list[tuple[Article, frozenset[int]]]] = defaultdict(list)
-    for article in known(set(groups)):
-        known_by_key[author_key(article.authors)].append((article, fingerprint(article)))
+    stored = known(set(groups))
+    for article, hashes in zip(stored, fingerprints_of([a.body for a in stored]).to_pylist()):
+        known_by_key[author_key(article.authors)].append((article, frozenset(hashes)))
     result = DedupResult()
     for key, candidates in groups.items():
         part = dedup_author(known_by_key[key], candidates)

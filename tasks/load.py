@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from tasks import lake
 from tasks.analytics import create_views
-from tasks.dedup import SAME_ARTICLE_OVERLAP, fingerprint_of
+from tasks.dedup import SAME_ARTICLE_OVERLAP, fingerprints_of
 from tasks.models import Dump, Quarantine
 from tasks.stage import FINGERPRINT, deduped_articles, deduped_occurrences, removed_files, stream_rows
 
@@ -254,9 +254,10 @@ def migrate_legacy(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> None:
             reader = con.execute("SELECT article_id, body, run_id FROM legacy.articles").to_arrow_reader(
                 _FINGERPRINT_BATCH_ROWS)
             for batch in reader:
+                rows = batch.to_pylist()
                 insert_rows(con, "article_fingerprints", [
-                    {"article_id": row["article_id"], "fingerprint": sorted(fingerprint_of(row["body"] or "")),
-                     "run_id": row["run_id"]} for row in batch.to_pylist()])
+                    {"article_id": row["article_id"], "fingerprint": hashes, "run_id": row["run_id"]}
+                    for row, hashes in zip(rows, fingerprints_of([row["body"] or "" for row in rows]).to_pylist())])
             lake.name_snapshot(con, "migration", "migration")
 
         in_transaction(con, copy)

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tasks.dedup import Candidate, author_key, dedup_author, placement
+from tasks.dedup import Candidate, author_key, dedup_author, placements
 from tasks.lake import MEMORY_LIMIT
 from tasks.memory import release_memory
 from tasks.models import Article, Section, SegmentedDump
@@ -118,19 +118,11 @@ def _write(table: pa.Table, folder: Path, batch_no: int) -> None:
     os.replace(partial, folder / f"batch-{batch_no:06d}.parquet")
 
 
-def _list_column(values: list[np.ndarray], value_type: pa.DataType) -> pa.ListArray:
-    """A list column of one numpy array per row."""
-    offsets = np.zeros(len(values) + 1, np.int32)
-    np.cumsum([len(v) for v in values], out=offsets[1:])
-    flat = np.concatenate(values) if values else np.empty(0)
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, value_type))
-
-
 def occurrence_table(batch_no: int, segmented: list[SegmentedDump]) -> pa.Table:
     """The batch's article occurrences, a row each, with what dedup needs of them."""
     rows = [(dump_no, s.dump, a) for dump_no, s in enumerate(segmented) for a in s.articles]
-    placed = [placement(a) for _, _, a in rows]
     articles = [a for _, _, a in rows]
+    placed = placements(articles)
     columns = {
         "batch_no": [batch_no] * len(rows), "dump_no": [n for n, _, _ in rows],
         "ordinal": [a.ordinal for a in articles], "source_file": [d.source_file for _, d, _ in rows],
@@ -140,10 +132,10 @@ def occurrence_table(batch_no: int, segmented: list[SegmentedDump]) -> pa.Table:
         "lede": [a.lede for a in articles], "body": [a.body for a in articles],
         "sections": [[{"heading": x.heading, "text": x.text} for x in a.sections] for a in articles],
         "bio": [a.bio for a in articles], "word_count": [a.word_count for a in articles],
-        "author_key": [author_key(a.authors) for a in articles], "new_id": [new_id for new_id, _ in placed],
+        "author_key": [author_key(a.authors) for a in articles], "new_id": placed.ids,
     }
     arrays = [pa.array(columns[f.name], f.type) for f in OCCURRENCE_SCHEMA if f.name != "fingerprint"]
-    arrays.append(_list_column([hashes for _, hashes in placed], pa.int32()))
+    arrays.append(placed.fingerprints)
     return pa.Table.from_arrays(arrays, schema=OCCURRENCE_SCHEMA)
 
 

@@ -140,6 +140,37 @@ def test_words_are_the_word_character_runs_of_the_folded_text(sample):
     assert normal_words(sample) == expected
 
 
+def _reference_fingerprint(text: str) -> list[int]:
+    """The fingerprint by its definition, word by word: the CRC-32s of the first 400 normal
+    words combined over each run of 4 (64-bit arithmetic), the low 31 bits, sorted, distinct."""
+    import zlib
+
+    from tasks.dedup import normal_words
+
+    crcs = [zlib.crc32(word.encode()) for word in normal_words(text)[:400]]
+    mask64, prime = (1 << 64) - 1, 1_000_003
+    return sorted({((((a * prime + b) * prime + c) * prime + d) & mask64) & ((1 << 31) - 1)
+                   for a, b, c, d in zip(crcs, crcs[1:], crcs[2:], crcs[3:])})
+
+
+TEXT_PIECES = st.sampled_from(["Russia", "Tbilisi", "Грузия", "Ivanović", "ﬁnal", "Straße", "a\u0301", "x²", "½",
+                               "’", "“", "—", " ", "  ", "\u00a0", "\t", "\n", "\x1c", ".", ",", "-", "_", "42",
+                               "word " * 300, "z" * 3300])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+                | st.lists(TEXT_PIECES, max_size=60).map("".join), max_size=8))
+@example(["", "one two three", "word " * 1000, "x" * 3201 + " a b c d e", "\u00a0 a b\u00a0c d é"])
+def test_the_batch_finds_each_texts_opening_words_and_fingerprint(texts):
+    """opening_words and fingerprints_of do all texts of a batch at once (Arrow over their
+    UTF-8 bytes); each text gets what normal_words and the fingerprint's definition give it."""
+    from tasks.dedup import fingerprints_of, normal_words, opening_words
+
+    assert opening_words(texts, 64).to_pylist() == [normal_words(t)[:64] for t in texts]
+    assert fingerprints_of(texts).to_pylist() == [_reference_fingerprint(t) for t in texts]
+
+
 def test_the_warehouse_finds_the_same_stored_copies_as_same_article(tmp_path):
     """StoredArticles.matches (a join of fingerprint hashes in DuckDB) decides as same_article
     does, on both sides of its threshold: copies that share from none to all of their shingles."""
