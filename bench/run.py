@@ -265,16 +265,17 @@ def measure(cmd: list[str], log: Path, env: dict | None = None) -> dict:
 # --- the core steps in one process (child mode) --------------------------------------------
 
 def core_child(raw: Path, out: Path, profile_html: Path | None) -> None:
-    """The batch's map steps (tasks/batch.py: extract, clean, segment) over every dump, one
-    dump at a time in this process, without gates or staging: each step timed per format."""
+    """The batch's making steps (tasks/batch.py: extract, clean, segment) over every dump in
+    batches of `gleaner run`'s size, in this process, without gates or staging: each step timed
+    per format (a batch's text dumps and its HTML dumps go through the steps apart)."""
     t_import = time.perf_counter()
-    from tasks.batch import Ledger, MapStep, batch_steps
-    from tasks.discover import dump_format, walk_files
+    from tasks.batch import GateStep, Ledger, StageStep, batch_steps
+    from tasks.discover import batches, dump_format, walk_files
     from tasks.models import Dump
     from tasks.profile import load_profile
 
     profile = load_profile("caci")
-    core_steps = [step for step in batch_steps(profile, out.parent, 0) if isinstance(step, MapStep)]
+    core_steps = [step for step in batch_steps(profile, out.parent, 0) if not isinstance(step, (GateStep, StageStep))]
     import_s = time.perf_counter() - t_import
     dumps = []
     found, _ = walk_files(raw)
@@ -296,21 +297,21 @@ def core_child(raw: Path, out: Path, profile_html: Path | None) -> None:
     articles = 0
     clock, cpu_clock = time.perf_counter, time.process_time
     started, cpu_started = clock(), cpu_clock()
-    for dump in dumps:
-        kind = "html" if dump.format.startswith("html") else "txt"
-        f = by_format[kind]
-        f["bytes"] += dump.bytes
-        f["dumps"] += 1
-        records: list = [dump]
-        for step in core_steps:
-            t0, c0 = clock(), cpu_clock()
-            records = step(records, ledger)
-            steps[step.name] += clock() - t0
-            cpu[step.name] += cpu_clock() - c0
-            f[step.name] += cpu_clock() - c0
-            if not records:  # refused
-                break
-        articles += sum(len(segmented.articles) for segmented in records)  # none when refused
+    for batch in batches(dumps, int(BATCH_MB * 1e6)):
+        for kind in ("html", "txt"):
+            records: list = [dump for dump in batch if dump.format.startswith("html") == (kind == "html")]
+            f = by_format[kind]
+            f["bytes"] += sum(dump.bytes for dump in records)
+            f["dumps"] += len(records)
+            for step in core_steps:
+                if not records:  # none of this format, or all refused
+                    break
+                t0, c0 = clock(), cpu_clock()
+                records = step(records, ledger)
+                steps[step.name] += clock() - t0
+                cpu[step.name] += cpu_clock() - c0
+                f[step.name] += cpu_clock() - c0
+            articles += sum(len(segmented.articles) for segmented in records)
     lines, refused = ledger.counts["lines"], len(ledger.quarantined)
     total, cpu_total = clock() - started, cpu_clock() - cpu_started
     result = {"dumps": len(dumps), "bytes": sum(d.bytes for d in dumps), "refused": refused, "lines": lines,
@@ -361,8 +362,8 @@ def _patch_batch_steps() -> None:
     from tasks import stage as stage_module
     from tasks import validate as validate_module
 
-    _patch_once(batch_module, _BATCH_STEPS, {step: (step.removesuffix("_dump"), getattr(batch_module, step))
-                                             for step in ("extract_dump", "clean_dump", "segment_dump")})
+    _patch_once(batch_module, _BATCH_STEPS, {step: (step.split("_")[0], getattr(batch_module, step))
+                                             for step in ("extract_dump", "clean_batch", "segment_dump")})
     # the gate's frame, then its validation
     _patch_once(validate_module, _BATCH_STEPS, {
         **{f"{step}_frame": (f"gate {step}", getattr(validate_module, f"{step}_frame"))
@@ -638,7 +639,7 @@ STEP_OF = {
     ("tasks/discover.py", "discover"): "discover",
     ("tasks/load.py", "loaded_dumps"): "discover",
     ("tasks/extract.py", "extract_dump"): "extract",
-    ("tasks/clean.py", "clean_dump"): "clean",
+    ("tasks/clean.py", "clean_batch"): "clean",
     ("tasks/segment.py", "segment_dump"): "segment",
     ("tasks/validate.py", "validate_frame"): "gates (Great Expectations, frames)",
     ("tasks/validate.py", "extract_frame"): "gates (Great Expectations, frames)",

@@ -3,8 +3,9 @@
 Every step has one shape: a list of records in, the records it passes on out, and each dump
 it refused, with the reason, written to the batch's Ledger, which also keeps the counters
 all steps share (records in and out, lines, removals, articles). A step says only what it
-makes of a record and why it refuses one (MapStep), or which suite decides (GateStep); the
-loop in run_steps does the rest. The same steps run in a Prefect task, a pool process, a
+makes of a record and why it refuses one (MapStep), what it makes of all the records at
+once (ColumnStep: clean, which decides on the batch's lines as one column), or which suite
+decides (GateStep); the loop in run_steps does the rest. The same steps run in a Prefect task, a pool process, a
 Dask worker or the benchmark.
 
 This is the CPU-heavy part of a run, and the unit of parallel work: batches are
@@ -23,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 import pandas as pd
 
 from tasks import stage, validate
-from tasks.clean import clean_dump
+from tasks.clean import clean_batch
 from tasks.extract import ExtractError, extract_dump
 from tasks.models import CleanedDump, Dump, ExtractedDump, Quarantine, SegmentedDump
 from tasks.profile import Profile, load_profile
@@ -89,6 +90,18 @@ class MapStep:
 
 
 @dataclass(frozen=True)
+class ColumnStep:
+    """A step that makes a record of each of the batch's records all at once, in order, for it
+    decides on all of their lines as one column: fn(records). It refuses none."""
+
+    name: str
+    fn: Callable[[list], list]
+
+    def __call__(self, records: list, ledger: Ledger) -> list:
+        return self.fn(records)
+
+
+@dataclass(frozen=True)
 class GateStep:
     """A Great Expectations gate: the suite validates frame(records); the records whose dump
     it blamed are refused with the suite's reasons, the others pass unchanged."""
@@ -142,7 +155,7 @@ def batch_steps(site: Profile, stage_folder: Path, batch_no: int) -> list[Step]:
         MapStep("extract", lambda dump: extract_dump(dump, site), ExtractError,
                 tally=lambda extracted: {"lines": len(extracted.lines)}),
         GateStep("extract", validate.extract_frame),
-        MapStep("clean", lambda extracted: clean_dump(extracted, site)),
+        ColumnStep("clean", lambda extracted: clean_batch(extracted, site)),
         GateStep("clean", validate.clean_frame),
         MapStep("segment", lambda cleaned: segment_dump(cleaned, site)),
         GateStep("segment", validate.segment_frame),

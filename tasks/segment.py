@@ -272,6 +272,11 @@ def _glue_points(text: str) -> Iterator[tuple[int, int]]:
             yield end, start
 
 
+#: a glue point of _glue_points in a line whose white space is folded (single spaces), as a
+#: Rust regex: lines without one need no glued_byline_cut
+GLUE_POINT = "[" + "".join(re.escape(ch) for ch in sorted(_SENTENCE_STOP)) + "] ?[Bb]y "
+
+
 def glued_byline_cut(text: str, profile: Profile) -> int | None:
     """Where '...the end of a paragraph.By Jane Roe' is cut into a paragraph and a byline
     (clean makes two lines of it), or None."""

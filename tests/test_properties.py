@@ -941,3 +941,35 @@ def test_known_bug_g_a_waiting_title_line_is_overwritten_and_lost(lines):
 @example(["By Jane Roe", "Text one.", "Second Title", "Jane Doe", "Some text.", "By John Doe", "Text two."])
 def test_known_bug_h_a_title_line_inside_an_article_goes_to_the_next_one(lines):
     assert check_articles(run_lines(lines)) == []
+
+
+# --- clean decides on a column as Python does line by line ------------------------------------
+
+def clean_line_by_line(lines: list[str]) -> tuple[list[Line], list[Removal]]:
+    """clean as it was before its column: every line folded and cleaned by Python."""
+    from tasks.clean import _clean_line
+
+    kept: list[Line] = []
+    removed: list[Removal] = []
+    for no, raw in enumerate(lines, start=1):
+        if text := fold_space(raw):
+            line_kept, line_removed = _clean_line(SOURCE, no, text, PROFILE)
+            kept += line_kept
+            removed += line_removed
+    return kept, removed
+
+
+ODD_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30)
+LINE_PIECES = st.one_of(removable, st.sampled_from(TRICKY), st.sampled_from(SENTENCES), padding, ODD_TEXT,
+                        st.sampled_from(["Published in ", "Read ", "By ", ". By ", ".by ", "’ By ", "İ", "READ MORE",
+                                         "![](a.jpg)", "![x](", "·", "Credit:", "\u00a0", "  ", "\x1c", "\u200b"]))
+
+
+@budget(300)
+@given(st.lists(st.lists(LINE_PIECES, max_size=5).map("".join), max_size=12) | dumps())
+@example(["Text.By Jane Roe", "\u00a0Published in\u00a0Field Reports ", "READ MORE…", "İmage source: x"])
+def test_the_column_cleans_every_line_as_python_does_line_by_line(lines):
+    """clean_lines decides on the lines as one column (Rust regex), and only the lines a rule
+    may change reach Python: it keeps, removes and cuts exactly what cleaning each line in
+    Python does."""
+    assert clean_lines(SOURCE, lines, PROFILE) == clean_line_by_line(lines)

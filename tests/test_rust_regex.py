@@ -1,0 +1,80 @@
+"""Python patterns as Rust ones (tasks/rust_regex.py): a Rust pattern matches every string
+its Python pattern matches, so a column can tell which lines Python must look at."""
+from __future__ import annotations
+
+import re
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tasks.profile import PROFILES_DIR, load_profile
+from tasks.rust_regex import Untranslatable, class_body, rust_fullmatch, to_rust
+
+EVERY_CHARACTER = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+
+
+@pytest.mark.parametrize("python_class", [r"\w", r"\W", r"\d", r"\D", r"\s", r"\S", r"[^\W_]", r"[^\S ]"])
+def test_a_class_holds_exactly_the_characters_python_matches_with_it(python_class):
+    expected = [bool(re.fullmatch(python_class, ch)) for ch in EVERY_CHARACTER]
+    found = pl.Series(EVERY_CHARACTER).str.contains(f"^[{class_body(python_class)}]$").to_list()
+    assert found == expected
+
+
+@pytest.mark.parametrize("pattern", [f"(?i:{letter})" for letter in "abcdefghijklmnopqrstuvwxyzßµσı"]
+                         + [r"(?i:[a-z])", r"(?i:[^k])", r"(?i:\w)"])
+def test_under_ignorecase_a_letter_or_class_holds_exactly_what_python_matches(pattern):
+    """Python's case folding, not Rust's: (?i:i) matches 'İ' (U+0130), (?i:k) the Kelvin sign."""
+    every = "".join(EVERY_CHARACTER)
+    expected = sorted(re.findall(pattern, every))
+    found = pl.Series(EVERY_CHARACTER).str.contains(rust_fullmatch(pattern))
+    assert sorted(pl.Series(EVERY_CHARACTER).filter(found).to_list()) == expected
+
+
+def _profile_patterns() -> list[str]:
+    patterns = []
+    for path in sorted(PROFILES_DIR.glob("*.toml")):
+        site = load_profile(str(path))
+        patterns += [p.pattern for rule in site.boilerplate for p in (*rule.patterns, *rule.fragments)]
+        patterns += [p.pattern for p in (site.category_line, site.title_line, site.section_heading, site.bio_label,
+                                         site.byline_prefix, *site.date_lines)]
+    return patterns
+
+
+# constructs Rust lacks, relaxed: look-arounds, \b, possessive and atomic, {,n}, named groups
+TRICKY_PATTERNS = [r"(?<=\d)(?:st|nd|rd|th)\b", r"[0-9]|(?<![^\s,&])[a-z][^\s,&]*", r"\bby\B", r"a++b",
+                   r"(?>ab|a)c", r"x{,3}y", r"(?P<v>a)|(?P<w>b)", r"[\w.]+-\d{3,}", r"[[\]&~-]+",
+                   r"(?i:straße)", r"\u00e9\x41\N{BULLET}", r"(?#note)a{2}?", r"(?s:a.b)", r"[^\W\d_]+\Z"]
+PIECES = st.sampled_from(["a", "b", "c", "y", "x", "1", "23", "st", "th", "by", " ", ",", "&", "-", ".", "_", "[", "]",
+                          "~", "é", "A", "•", "\u00a0", "\t", "Read ", "Published in ", "Photo: ", "İ", "STRASSE",
+                          "straße", "2025-11-18", "jpg", "·", "Stock Photo", "By ", "AUTHOR’S BIO: ", "BACKGROUND: "])
+
+
+@pytest.mark.parametrize("pattern", _profile_patterns() + TRICKY_PATTERNS)
+@pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")  # '[[' is Python's literal '['
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(PIECES, max_size=8).map("".join) | st.text(max_size=12), min_size=1, max_size=40))
+def test_the_rust_pattern_matches_whatever_the_python_one_matches(pattern, texts):
+    # lines: no newline (where Python's '$' would also match), and no surrogate (no UTF-8 holds one)
+    texts = [t for t in texts if "\n" not in t and not any(0xD800 <= ord(ch) < 0xE000 for ch in t)]
+    compiled = re.compile(pattern)
+    column = pl.Series(texts, dtype=pl.String)
+    searched = column.str.contains(to_rust(pattern)).to_list()
+    whole = column.str.contains(rust_fullmatch(pattern)).to_list()
+    for text, found, found_whole in zip(texts, searched, whole):
+        assert found or not compiled.search(text), text
+        assert found_whole or not compiled.fullmatch(text), text
+
+
+def test_a_pattern_rust_has_no_form_for_is_refused_by_name():
+    for pattern, construct in [(r"(a)\1", "back reference"), (r"(?P<x>a)(?P=x)", "back reference"),
+                               (r"(?x) a b", "flags"), (r"(?a:\w)", "flags"), (r"[a--b]", "'--'")]:
+        with pytest.raises(Untranslatable, match=construct):
+            to_rust(pattern)
+
+
+def test_lookarounds_and_word_boundaries_are_dropped_and_the_rest_kept():
+    assert to_rust(r"^Read (?P<value>[A-Z].{2,250}?)(?<![.;,])$") == "^Read (?:[A-Z].{2,250}?)$"
+    assert to_rust(r"publication of\b.*") == "publication of.*"
+    assert to_rust(r"a*+b{2}+") == "a*b{2}"
