@@ -17,9 +17,9 @@ EVERY_CHARACTER = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
 
 @pytest.mark.parametrize("python_class", [r"\w", r"\W", r"\d", r"\D", r"\s", r"\S", r"[^\W_]", r"[^\S ]"])
 def test_a_class_holds_exactly_the_characters_python_matches_with_it(python_class):
-    expected = [bool(re.fullmatch(python_class, ch)) for ch in EVERY_CHARACTER]
-    found = pl.Series(EVERY_CHARACTER).str.contains(f"^[{class_body(python_class)}]$").to_list()
-    assert found == expected
+    expected = re.findall(python_class, "".join(EVERY_CHARACTER))
+    column = pl.Series(EVERY_CHARACTER)
+    assert column.filter(column.str.contains(f"^[{class_body(python_class)}]$")).to_list() == expected
 
 
 @pytest.mark.parametrize("pattern", [f"(?i:{letter})" for letter in "abcdefghijklmnopqrstuvwxyzßµσı"]
@@ -28,8 +28,8 @@ def test_under_ignorecase_a_letter_or_class_holds_exactly_what_python_matches(pa
     """Python's case folding, not Rust's: (?i:i) matches 'İ' (U+0130), (?i:k) the Kelvin sign."""
     every = "".join(EVERY_CHARACTER)
     expected = sorted(re.findall(pattern, every))
-    found = pl.Series(EVERY_CHARACTER).str.contains(rust_fullmatch(pattern))
-    assert sorted(pl.Series(EVERY_CHARACTER).filter(found).to_list()) == expected
+    column = pl.Series(EVERY_CHARACTER)
+    assert sorted(column.filter(column.str.contains(rust_fullmatch(pattern))).to_list()) == expected
 
 
 def _profile_patterns() -> list[str]:
@@ -53,7 +53,7 @@ PIECES = st.sampled_from(["a", "b", "c", "y", "x", "1", "23", "st", "th", "by", 
 
 @pytest.mark.parametrize("pattern", _profile_patterns() + TRICKY_PATTERNS)
 @pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")  # '[[' is Python's literal '['
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(st.lists(PIECES, max_size=8).map("".join) | st.text(max_size=12), min_size=1, max_size=40))
 def test_the_rust_pattern_matches_whatever_the_python_one_matches(pattern, texts):
     # lines: no newline (where Python's '$' would also match), and no surrogate (no UTF-8 holds one)
