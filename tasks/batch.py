@@ -26,6 +26,7 @@ import pandas as pd
 from tasks import stage, validate
 from tasks.clean import clean_batch
 from tasks.extract import ExtractError, extract_dump
+from tasks.memory import freeze_imports
 from tasks.models import CleanedDump, Dump, ExtractedDump, Quarantine, SegmentedDump
 from tasks.profile import Profile, load_profile
 from tasks.segment import segment_dump
@@ -195,6 +196,7 @@ class BatchOutcome:
 def process_batch(dumps: list[Dump], profile: str, batch_no: int, stage_folder: Path,
                   run_step: StepRunner = call_step) -> BatchOutcome:
     """Extract, clean and segment `dumps`, validating each step's output; stage what passed."""
+    freeze_imports()
     ledger = Ledger()
     steps = batch_steps(load_profile(profile), stage_folder, batch_no)
     loaded = run_steps(steps, dumps, ledger, run_step)

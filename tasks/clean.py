@@ -16,7 +16,7 @@ import polars as pl
 
 from tasks.models import CleanedDump, ExtractedDump, Line, Removal
 from tasks.profile import Profile
-from tasks.rust_regex import Untranslatable, class_body, rust_fullmatch, to_rust
+from tasks.rust_regex import column_of, may_match, to_rust
 from tasks.segment import GLUE_POINT, glued_byline_cut
 
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?)\]])")
@@ -107,56 +107,32 @@ def _clean_line(source_file: str, no: int, text: str, profile: Profile,
 class ColumnRules:
     """What decides, for a whole column of folded lines at once, which lines Python must clean:
     those a rule may remove whole or cut a fragment of, those a byline may be glued in, and
-    those without a word. Every other line is kept as it is. Each Rust pattern matches at
-    least what its Python pattern matches (tasks/rust_regex.py); a pattern with no Rust form
-    is run by Python over the column."""
+    those without a word. Every other line is kept as it is."""
 
     listed: tuple[str, ...]  # lines removed whole as they are
-    rust_whole: str | None  # the whole-line patterns, as one Rust alternation
-    rust_inside: str  # fragments and glue points, as one Rust alternation
-    python_whole: tuple[re.Pattern[str], ...]  # whole-line patterns with no Rust form
-    python_inside: tuple[re.Pattern[str], ...]  # fragments with no Rust form
+    patterns: tuple[tuple[str, str], ...]  # (Python pattern, how it is asked): one that may match sends a line to Python
 
     @classmethod
     def of(cls, profile: Profile) -> ColumnRules:
         whole = [p for rule in profile.boilerplate for p in rule.patterns] + [profile.category_line, profile.title_line]
-        rust_whole, python_whole = _translated(whole, rust_fullmatch)
-        rust_inside, python_inside = _translated([p for _, p in profile.compiled_boilerplate.fragments], to_rust)
-        return cls(tuple(profile.compiled_boilerplate.listed), "|".join(rust_whole) or None,
-                   "|".join([*rust_inside, GLUE_POINT]), tuple(python_whole), tuple(python_inside))
+        fragments = [p for _, p in profile.compiled_boilerplate.fragments]
+        return cls(tuple(profile.compiled_boilerplate.listed),
+                   tuple([(p.pattern, "fullmatch") for p in whole] + [(p.pattern, "search") for p in fragments]
+                         + [(GLUE_POINT, "search")]))
 
     def needs_python(self, folded: pl.Series) -> pl.Series:
         """Whether each folded line needs Python's clean_line."""
-        frame = folded.to_frame("line")
-        line = pl.col("line")
-        conditions = [line.is_in(self.listed), line.str.contains(self.rust_inside),
-                      ~line.str.contains(f"[{class_body(_ALNUM)}]")]
-        if self.rust_whole is not None:
-            conditions.append(line.str.contains(self.rust_whole))
-        flagged = frame.select(pl.any_horizontal(conditions)).to_series()
-        if self.python_whole or self.python_inside:
-            texts = folded.to_list()
-            flagged = flagged | pl.Series([any(p.fullmatch(t) for p in self.python_whole)
-                                           or any(p.search(t) for p in self.python_inside) for t in texts])
-        return flagged
+        # exactly the lines with a word character: a class alone is spelled out as Python's own
+        has_word = folded.str.contains(to_rust(_WORD_CHARACTER))
+        return folded.is_in(self.listed) | may_match(folded, self.patterns) | ~has_word
 
 
-#: what Python's _has_word counts as a word character (str.isalnum)
-_ALNUM = r"[^\W_]"
-#: Python's white space (str.split), which fold_space folds, and all of it but the space
-_SPACE_CLASS = r"\s"
-_SPACE_BUT_SPACE = r"[^\S ]"
-
-
-def _translated(patterns: list[re.Pattern[str]], translate) -> tuple[list[str], list[re.Pattern[str]]]:
-    """The patterns as Rust ones (each a group of an alternation), and those with no Rust form."""
-    rust, python = [], []
-    for pattern in patterns:
-        try:
-            rust.append(f"(?:{translate(pattern.pattern)})")
-        except Untranslatable:
-            python.append(pattern)
-    return rust, python
+#: what _has_word looks for (str.isalnum)
+_WORD_CHARACTER = r"[^\W_]"
+#: what fold_space folds: runs of Python's white space (str.split), in a line that holds any
+#: but the space, two spaces in a row, or one at an end
+_SPACE_RUN = r"\s+"
+_UNFOLDED = r"[^\S ]|  |^ | $"
 
 
 @cache
@@ -168,11 +144,11 @@ def fold_column(lines: pl.Series) -> pl.Series:
     """fold_space of every line: runs of Python's white space as one space, none at the ends.
     As in fold_space, most lines are folded already, and finding those is cheaper than
     rewriting them all."""
-    unfolded = lines.str.contains(f"[{class_body(_SPACE_BUT_SPACE)}]|  |^ | $")
+    unfolded = may_match(lines, [(_UNFOLDED, "search")])
     places = unfolded.arg_true()
     if places.is_empty():
         return lines
-    rewritten = lines.filter(unfolded).str.replace_all(f"[{class_body(_SPACE_CLASS)}]+", " ").str.strip_chars(" ")
+    rewritten = lines.filter(unfolded).str.replace_all(to_rust(_SPACE_RUN), " ").str.strip_chars(" ")
     return lines.clone().scatter(places, rewritten)
 
 
@@ -180,9 +156,8 @@ def clean_many(dumps: list[tuple[str, list[str]]], profile: Profile) -> list[tup
     """clean_lines of each (source_file, lines), with the lines of all of them decided as one
     column: Python sees only the lines a rule may change."""
     lines = [line for _, dump_lines in dumps for line in dump_lines]
-    try:
-        column = pl.Series(lines, dtype=pl.String)
-    except UnicodeEncodeError:  # a lone surrogate, which no UTF-8 column holds: Python does all
+    column = column_of(lines)
+    if column is None:
         folded, flagged = [fold_space(line) for line in lines], [True] * len(lines)
     else:
         folded_column = fold_column(column)

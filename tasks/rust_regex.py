@@ -16,12 +16,17 @@ cannot do is relaxed rather than refused:
   `(?i:i)` also matches U+0130 'İ').
 
 Patterns with no such translation (a back reference, a conditional group, verbose or ASCII
-mode) give None: the caller runs Python's own pattern over the column instead.
+mode) raise Untranslatable; may_match runs Python's own pattern over the column for them.
 """
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Sequence
 from functools import cache
+
+import numpy as np
+import polars as pl
 
 
 class Untranslatable(ValueError):
@@ -38,8 +43,6 @@ _SURROGATES = range(0xD800, 0xE000)  # no character of a Rust (UTF-8) string
 @cache
 def _every_character() -> str:
     """All of Unicode but the surrogates, in order."""
-    import numpy as np
-
     codes = np.concatenate([np.arange(_SURROGATES.start), np.arange(_SURROGATES.stop, sys.maxunicode + 1)])
     return codes.astype("<u4").tobytes().decode("utf-32-le")
 
@@ -48,8 +51,6 @@ def _every_character() -> str:
 def _ranges(python_class: str) -> tuple[tuple[int, int], ...]:
     """The code point ranges of the characters Python's `re` matches with `python_class`
     (r'\\w', r'[^\\W_]', ...), found by that class itself over all of Unicode."""
-    import re
-
     ranges = []
     for m in re.finditer(f"{python_class}+", _every_character()):
         lo, hi = ord(m.group()[0]), ord(m.group()[-1])
@@ -94,8 +95,6 @@ def _cased() -> str:
 @cache
 def _case_variants(ch: str) -> str:
     """The characters Python's `(?i:ch)` matches, in order."""
-    import re
-
     return "".join(sorted(set(re.findall(f"(?i:{re.escape(ch)})", _cased() + ch))))
 
 
@@ -284,6 +283,40 @@ def to_rust(pattern: str) -> str:
     return "".join(out)
 
 
-def rust_fullmatch(pattern: str) -> str:
-    """to_rust for Python's fullmatch."""
-    return f"^(?:{to_rust(pattern)})$"
+def column_of(texts: list[str]) -> pl.Series | None:
+    """The texts as one column, or None when one holds a lone surrogate (no UTF-8 string
+    does): the caller then decides every text in Python."""
+    try:
+        return pl.Series(texts, dtype=pl.String)
+    except UnicodeEncodeError:
+        return None
+
+
+#: how a Python pattern is asked of a line (its method), and the Rust anchors that make it so
+_ANCHORS = {"search": ("", ""), "match": ("^(?:", ")"), "fullmatch": ("^(?:", ")$")}
+
+
+@cache
+def _alternation(patterns: tuple[tuple[str, str], ...]) -> tuple[str | None, tuple[tuple[re.Pattern[str], str], ...]]:
+    """The patterns that have a Rust form, anchored as asked and joined in one alternation (one
+    pass over a column), and those that have none, compiled for Python."""
+    rust, python = [], []
+    for pattern, how in patterns:
+        try:
+            opening, closing = _ANCHORS[how]
+            rust.append("(?:" + opening + to_rust(pattern) + closing + ")")
+        except Untranslatable:
+            python.append((re.compile(pattern), how))
+    return ("|".join(rust) or None), tuple(python)
+
+
+def may_match(lines: pl.Series, patterns: Sequence[tuple[str, str]]) -> pl.Series:
+    """For each line, whether any of the Python patterns, each asked as its `how` says
+    ('search', 'match' or 'fullmatch'), may match it: true wherever one does (and maybe where
+    none does). Those with a Rust form are one pass of Rust; Python runs the others."""
+    rust, python = _alternation(tuple(patterns))
+    found = lines.str.contains(rust) if rust else pl.repeat(False, len(lines), eager=True)
+    if python:
+        found = found | pl.Series([any(getattr(p, how)(text) for p, how in python) for text in lines.to_list()],
+                                  dtype=pl.Boolean)
+    return found.fill_null(False)

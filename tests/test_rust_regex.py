@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasks.profile import PROFILES_DIR, load_profile
-from tasks.rust_regex import Untranslatable, class_body, rust_fullmatch, to_rust
+from tasks.rust_regex import Untranslatable, class_body, may_match, to_rust
 
 EVERY_CHARACTER = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
 
@@ -29,7 +29,7 @@ def test_under_ignorecase_a_letter_or_class_holds_exactly_what_python_matches(pa
     every = "".join(EVERY_CHARACTER)
     expected = sorted(re.findall(pattern, every))
     column = pl.Series(EVERY_CHARACTER)
-    assert sorted(column.filter(column.str.contains(rust_fullmatch(pattern))).to_list()) == expected
+    assert sorted(column.filter(may_match(column, [(pattern, "fullmatch")])).to_list()) == expected
 
 
 def _profile_patterns() -> list[str]:
@@ -60,11 +60,15 @@ def test_the_rust_pattern_matches_whatever_the_python_one_matches(pattern, texts
     texts = [t for t in texts if "\n" not in t and not any(0xD800 <= ord(ch) < 0xE000 for ch in t)]
     compiled = re.compile(pattern)
     column = pl.Series(texts, dtype=pl.String)
-    searched = column.str.contains(to_rust(pattern)).to_list()
-    whole = column.str.contains(rust_fullmatch(pattern)).to_list()
-    for text, found, found_whole in zip(texts, searched, whole):
-        assert found or not compiled.search(text), text
-        assert found_whole or not compiled.fullmatch(text), text
+    for how in ("search", "match", "fullmatch"):
+        for text, found in zip(texts, may_match(column, [(pattern, how)]).to_list()):
+            assert found or not getattr(compiled, how)(text), (how, text)
+
+
+def test_patterns_without_a_rust_form_are_run_by_python():
+    column = pl.Series(["abab", "abba", "x"])
+    assert may_match(column, [(r"(ab)\1", "fullmatch")]).to_list() == [True, False, False]
+    assert may_match(column, [(r"(b)\1", "search"), (r"x", "match")]).to_list() == [False, True, True]
 
 
 def test_a_pattern_rust_has_no_form_for_is_refused_by_name():
