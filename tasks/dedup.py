@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+import string
 import unicodedata
 import zlib
 from collections import defaultdict
@@ -31,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.models import Article, SegmentedDump
+from tasks.rust_regex import column_of
 
 FINGERPRINT_WORDS = 400  # the opening of a text identifies it; the rest adds cost, not evidence
 ID_WORDS = 64
@@ -83,6 +85,18 @@ _WORD_BYTES = np.array([b >= 0x80 or bool(_WORD.fullmatch(chr(b))) for b in rang
 _SPACE_BYTE = np.uint8(ord(" "))
 
 
+def _fold_all(texts: list[str]) -> pa.LargeStringArray:
+    """_fold of every text, as one column. Folding maps each character on its own (case folding
+    has no context, and NFKD reorders only combining marks, which folding drops), so _fold
+    folds each distinct character of the texts once, and one pass replaces them all."""
+    column = column_of(texts)
+    if column is None:
+        return pa.array([_fold(t) for t in texts], pa.large_string())
+    distinct = column.str.extract_all("[^\\x00-\\x7f]").explode().drop_nulls().unique().to_list()
+    characters = [*string.ascii_uppercase, *distinct]
+    return column.str.replace_many(characters, [_fold(ch) for ch in characters]).to_arrow().cast(pa.large_string())
+
+
 def _opening(text: str, limit: int) -> str:
     """The text up to the first white space from `limit` on: words never span white space,
     and folding never moves a character across it, so the opening's words are the text's."""
@@ -91,14 +105,15 @@ def _opening(text: str, limit: int) -> str:
 
 
 def _words(texts: list[str], count: int) -> pa.ListArray:
-    """The first `count` normal_words of each text, as one list column. Each text is folded in
-    Python; its words are found in its UTF-8 bytes and split, all texts at once, by Arrow."""
-    folded = pa.array([_fold(t) for t in texts], pa.large_string())
+    """The first `count` normal_words of each text, as one list column: the texts folded, their
+    words found in their UTF-8 bytes and split, all texts at once, by Arrow."""
+    folded = _fold_all(texts)
     if len(folded) == 0 or folded.buffers()[2] is None:  # no text, or only empty ones
         return pa.array([[] for _ in texts], pa.list_(pa.string()))
     data = np.frombuffer(folded.buffers()[2], np.uint8)
     spaced = pa.py_buffer(np.where(_WORD_BYTES[data], data, _SPACE_BYTE))
-    pieces = pc.split_pattern(pa.LargeStringArray.from_buffers(len(folded), folded.buffers()[1], spaced), " ")
+    pieces = pc.split_pattern(pa.LargeStringArray.from_buffers(len(folded), folded.buffers()[1], spaced,
+                                                               offset=folded.offset), " ")
     flat, owner = pc.list_flatten(pieces), pc.list_parent_indices(pieces).to_numpy()
     is_word = (pc.binary_length(flat).to_numpy() > 0)
     owner = owner[is_word]

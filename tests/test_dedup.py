@@ -155,6 +155,7 @@ def _reference_fingerprint(text: str) -> list[int]:
 
 TEXT_PIECES = st.sampled_from(["Russia", "Tbilisi", "Грузия", "Ivanović", "ﬁnal", "Straße", "a\u0301", "x²", "½",
                                "’", "“", "—", " ", "  ", "\u00a0", "\t", "\n", "\x1c", ".", ",", "-", "_", "42",
+                               "ℌ", "ΣΑΣ", "ς", "e\u0301\u0323", "İ", "ǅ", "\uac00",
                                "word " * 300, "z" * 3300])
 
 
@@ -163,8 +164,9 @@ TEXT_PIECES = st.sampled_from(["Russia", "Tbilisi", "Грузия", "Ivanović",
                 | st.lists(TEXT_PIECES, max_size=60).map("".join), max_size=8))
 @example(["", "one two three", "word " * 1000, "x" * 3201 + " a b c d e", "\u00a0 a b\u00a0c d é"])
 def test_the_batch_finds_each_texts_opening_words_and_fingerprint(texts):
-    """opening_words and fingerprints_of do all texts of a batch at once (Arrow over their
-    UTF-8 bytes); each text gets what normal_words and the fingerprint's definition give it."""
+    """opening_words and fingerprints_of do all texts of a batch at once (each distinct
+    character folded once, the words found in the UTF-8 bytes by Arrow); each text gets what
+    normal_words and the fingerprint's definition give it."""
     from tasks.dedup import fingerprints_of, normal_words, opening_words
 
     assert opening_words(texts, 64).to_pylist() == [normal_words(t)[:64] for t in texts]
