@@ -34,6 +34,8 @@ class Untranslatable(ValueError):
 
 
 def _code(ch: int) -> str:
+    if ch in _SURROGATES:  # no line holds one (and Rust's patterns cannot name one)
+        raise Untranslatable("a surrogate")
     return f"\\x{{{ch:x}}}"
 
 
@@ -68,6 +70,7 @@ def class_body(python_class: str) -> str:
 
 
 _CLASS_ESCAPES = "dwsDWS"
+_NOTHING = r"[^\x{0}-\x{10ffff}]"  # a class that matches no character
 
 
 def _literal(code: int, ignorecase: bool) -> str:
@@ -134,7 +137,7 @@ def _escaped_code(pattern: str, i: int) -> tuple[int, int]:
     controls = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
     if ch in controls:
         return controls[ch], i + 2
-    if ch.isascii() and ch.isalpha():
+    if ch.isascii() and (ch.isalpha() or ch.isdigit()):
         raise Untranslatable(f"the escape \\{ch}")
     return ord(ch), i + 2
 
@@ -159,7 +162,8 @@ def _class(pattern: str, i: int, ignorecase: bool) -> tuple[str, int]:
     class as a nested class and '&&', '~~' and '--' as set operations, so they are escaped."""
     end = _class_end(pattern, i)
     if ignorecase:
-        return f"[{class_body('(?i:' + pattern[i:end] + ')')}]", end
+        body = class_body("(?i:" + pattern[i:end] + ")")
+        return (f"[{body}]" if body else _NOTHING), end
     out = ["["]
     i += 1
     if pattern.startswith("^", i):
@@ -181,6 +185,17 @@ def _class(pattern: str, i: int, ignorecase: bool) -> tuple[str, int]:
     return "".join(out) + "]", end
 
 
+def _comment_end(pattern: str, i: int) -> int:
+    """The index after the comment '(?#...)' that opens at pattern[i] (an escaped ')' in it
+    does not end it)."""
+    i += 3
+    while i < len(pattern) and pattern[i] != ")":
+        i += 2 if pattern[i] == "\\" else 1
+    if i >= len(pattern):
+        raise Untranslatable("an unclosed comment")
+    return i + 1
+
+
 def _group_end(pattern: str, i: int) -> int:
     """The index after the group that opens at pattern[i] ('(')."""
     depth = 0
@@ -191,6 +206,9 @@ def _group_end(pattern: str, i: int) -> int:
             continue
         if ch == "[":
             i = _class_end(pattern, i)
+            continue
+        if pattern.startswith("(?#", i):
+            i = _comment_end(pattern, i)
             continue
         depth += {"(": 1, ")": -1}.get(ch, 0)
         i += 1
@@ -235,9 +253,20 @@ def _quantifier(pattern: str, i: int) -> tuple[str, int] | None:
     if end < 0:
         return None
     low, comma, high = pattern[i + 1:end].partition(",")
-    if not (low.isdigit() or (comma and not low)) or (high and not high.isdigit()) or not (low or high):
-        return None
+    if not all(part.isascii() and part.isdigit() for part in (low, high) if part) or not (low or comma):
+        return None  # Python reads only ASCII digits as a repetition, and '{,}' as '{0,}'
     return "{" + (low or "0") + comma + high + "}", end + 1
+
+
+def _after_quantifier(pattern: str, i: int) -> int:
+    """The index after a repetition at pattern[i] (with its '?' or '+'), if one is there."""
+    if pattern.startswith("{", i) and (quantified := _quantifier(pattern, i)) is not None:
+        i = quantified[1]
+    elif pattern.startswith(("*", "+", "?"), i):
+        i += 1
+    else:
+        return i
+    return i + 1 if pattern.startswith(("?", "+"), i) else i
 
 
 def to_rust(pattern: str) -> str:
@@ -253,9 +282,9 @@ def to_rust(pattern: str) -> str:
         elif ch == "[":
             text, i = _class(pattern, i, ignorecase[-1])
         elif pattern.startswith(_LOOKAROUNDS, i):
-            text, i = "", _group_end(pattern, i)  # a condition fewer
+            text, i = "", _after_quantifier(pattern, _group_end(pattern, i))  # a condition fewer, however repeated
         elif pattern.startswith("(?#", i):
-            text, i = "", pattern.index(")", i) + 1
+            text, i = "", _comment_end(pattern, i)
         elif pattern.startswith("(?", i):
             text, i, inside = _group_open(pattern, i, ignorecase[-1])
             if text.endswith(":"):
@@ -296,18 +325,34 @@ def column_of(texts: list[str]) -> pl.Series | None:
 _ANCHORS = {"search": ("", ""), "match": ("^(?:", ")"), "fullmatch": ("^(?:", ")$")}
 
 
+def _compiles(rust: str) -> bool:
+    """Whether Rust's regex crate takes the pattern (a spelled-out class repeated many times
+    can pass its size limit)."""
+    try:
+        pl.Series([""], dtype=pl.String).str.contains(rust)
+    except pl.exceptions.ComputeError:
+        return False
+    return True
+
+
 @cache
-def _alternation(patterns: tuple[tuple[str, str], ...]) -> tuple[str | None, tuple[tuple[re.Pattern[str], str], ...]]:
+def _alternation(patterns: tuple[tuple[str, str], ...]) -> tuple[tuple[str, ...], tuple[tuple[re.Pattern[str], str], ...]]:
     """The patterns that have a Rust form, anchored as asked and joined in one alternation (one
-    pass over a column), and those that have none, compiled for Python."""
+    pass over a column; in as many as Rust's size limit needs), and those that have none,
+    compiled for Python."""
     rust, python = [], []
     for pattern, how in patterns:
+        opening, closing = _ANCHORS[how]
         try:
-            opening, closing = _ANCHORS[how]
-            rust.append("(?:" + opening + to_rust(pattern) + closing + ")")
+            translated = "(?:" + opening + to_rust(pattern) + closing + ")"
         except Untranslatable:
+            translated = None
+        if translated is not None and _compiles(translated):
+            rust.append(translated)
+        else:
             python.append((re.compile(pattern), how))
-    return ("|".join(rust) or None), tuple(python)
+    joined = "|".join(rust)
+    return ((joined,) if not rust or _compiles(joined) else tuple(rust)) if rust else (), tuple(python)
 
 
 def may_match(lines: pl.Series, patterns: Sequence[tuple[str, str]]) -> pl.Series:
@@ -315,7 +360,9 @@ def may_match(lines: pl.Series, patterns: Sequence[tuple[str, str]]) -> pl.Serie
     ('search', 'match' or 'fullmatch'), may match it: true wherever one does (and maybe where
     none does). Those with a Rust form are one pass of Rust; Python runs the others."""
     rust, python = _alternation(tuple(patterns))
-    found = lines.str.contains(rust) if rust else pl.repeat(False, len(lines), eager=True)
+    found = pl.repeat(False, len(lines), eager=True)
+    for alternation in rust:
+        found = found | lines.str.contains(alternation)
     if python:
         found = found | pl.Series([any(getattr(p, how)(text) for p, how in python) for text in lines.to_list()],
                                   dtype=pl.Boolean)

@@ -82,3 +82,21 @@ def test_lookarounds_and_word_boundaries_are_dropped_and_the_rest_kept():
     assert to_rust(r"^Read (?P<value>[A-Z].{2,250}?)(?<![.;,])$") == "^Read (?:[A-Z].{2,250}?)$"
     assert to_rust(r"publication of\b.*") == "publication of.*"
     assert to_rust(r"a*+b{2}+") == "a*b{2}"
+
+
+@pytest.mark.parametrize("pattern, texts", [
+    (r"a{,}", ["a", "aaa", ""]),  # '{,}' is '{0,}'
+    (r"[\1]", ["\x01", "1"]), (r"[\101]", ["A"]),  # octal escapes in a class
+    (r"ab(?=c){2}", ["abc"]), (r"(?=x)*y", ["y", "xy"]),  # a dropped look-around takes its repetition along
+    (r"a(?#\))b", ["ab"]), (r"((?=(?#[)a)(b]))", ["b]"]),  # comments, with what looks like syntax inside
+    ("a{\u0663}", ["a{\u0663}"]),  # only ASCII digits make a repetition
+    (r"\ud800|a", ["a", "b"]), (r"(?i)[^\s\S]|a", ["A", "b"]),  # parts no line can match
+    (r"\w{1000}", ["x" * 1000, "y"]), (r"(?:\w\s){300}", ["a " * 300]),  # past Rust's size limit: Python runs them
+])
+def test_odd_but_valid_patterns_match_what_python_matches(pattern, texts):
+    """A review's findings: each was a line Rust missed, or a pattern Rust refused."""
+    column = pl.Series(texts, dtype=pl.String)
+    for how in ("search", "match", "fullmatch"):
+        expected = [bool(getattr(re.compile(pattern), how)(text)) for text in texts]
+        found = may_match(column, [(pattern, how)]).to_list()
+        assert all(f or not e for f, e in zip(found, expected)), (how, found, expected)
