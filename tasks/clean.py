@@ -5,6 +5,11 @@ category, or loses fragments (a cloaked e-mail inside a sentence, image markdown
 are logged one by one. 'Published in ...' and 'Read ...' lines are removed too, but kept
 as marked lines because their value is the article's category and title. A byline glued
 to the paragraph before it is cut off first, into a line of its own with the same number.
+
+A batch's lines are decided as one column first (clean_many, in polars): they are folded,
+and only those a rule may change reach _clean_line in Python; the others are kept as they
+are. The column's tests match at least what the profile's Python patterns match
+(tasks/rust_regex.py), so Python still makes every decision it made line by line.
 """
 from __future__ import annotations
 
