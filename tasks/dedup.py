@@ -104,6 +104,14 @@ def _opening(text: str, limit: int) -> str:
     return text if space is None else text[:space.start()]
 
 
+def _offsets(owner: np.ndarray, lists: int) -> pa.Array:
+    """The offsets of a list column of `lists` lists whose values belong, in order, to the
+    lists numbered in `owner`."""
+    offsets = np.zeros(lists + 1, np.int32)
+    np.cumsum(np.bincount(owner, minlength=lists), out=offsets[1:])
+    return pa.array(offsets)
+
+
 def _words(texts: list[str], count: int) -> pa.ListArray:
     """The first `count` normal_words of each text, as one list column: the texts folded, their
     words found in their UTF-8 bytes and split, all texts at once, by Arrow."""
@@ -117,14 +125,10 @@ def _words(texts: list[str], count: int) -> pa.ListArray:
     flat, owner = pc.list_flatten(pieces), pc.list_parent_indices(pieces).to_numpy()
     is_word = (pc.binary_length(flat).to_numpy() > 0)
     owner = owner[is_word]
-    starts = np.zeros(len(texts) + 1, np.int64)
-    np.cumsum(np.bincount(owner, minlength=len(texts)), out=starts[1:])
+    starts = _offsets(owner, len(texts)).to_numpy()
     wanted = np.arange(len(owner)) - starts[owner] < count
-    lengths = np.bincount(owner[wanted], minlength=len(texts))
-    offsets = np.zeros(len(texts) + 1, np.int32)
-    np.cumsum(lengths, out=offsets[1:])
     words = flat.filter(pa.array(is_word)).filter(pa.array(wanted)).cast(pa.string())
-    return pa.ListArray.from_arrays(pa.array(offsets), words)
+    return pa.ListArray.from_arrays(_offsets(owner[wanted], len(texts)), words)
 
 
 def opening_words(texts: Sequence[str], count: int) -> pa.ListArray:
@@ -132,9 +136,10 @@ def opening_words(texts: Sequence[str], count: int) -> pa.ListArray:
     list column. The opening is cut at about 8 characters a word (a word and its space are
     6 on average); the rare text whose opening holds fewer words is read whole."""
     texts = list(texts)
-    words = _words([_opening(t, 8 * count) for t in texts], count)
-    short = [i for i, (t, n) in enumerate(zip(texts, pc.list_value_length(words).to_pylist()))
-             if n < count and len(_opening(t, 8 * count)) < len(t)]
+    openings = [_opening(t, 8 * count) for t in texts]
+    words = _words(openings, count)
+    short = [i for i, (t, opening, n) in enumerate(zip(texts, openings, pc.list_value_length(words).to_pylist()))
+             if n < count and len(opening) < len(t)]
     if not short:
         return words
     whole = _words([texts[i] for i in short], count)
@@ -163,9 +168,7 @@ def shingle_hashes(words: pa.ListArray) -> pa.ListArray:
     in_one_text = owner[:-3] == owner[3:]
     keyed = np.sort((owner[:-3][in_one_text] << 31) | (hashes[in_one_text] & np.uint64(_HASH_MASK)).astype(np.int64))
     keyed = keyed[np.concatenate([[True], keyed[1:] != keyed[:-1]])] if len(keyed) else keyed
-    offsets = np.zeros(len(words) + 1, np.int32)
-    np.cumsum(np.bincount(keyed >> 31, minlength=len(words)), out=offsets[1:])
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array((keyed & _HASH_MASK).astype(np.int32)))
+    return pa.ListArray.from_arrays(_offsets(keyed >> 31, len(words)), pa.array((keyed & _HASH_MASK).astype(np.int32)))
 
 
 def _article_id(article: Article, basis: str) -> str:

@@ -114,8 +114,6 @@ def _escape(pattern: str, i: int, ignorecase: bool) -> tuple[str, int]:
         return "\\z", i + 2
     if ch == "A":
         return "\\A", i + 2
-    if ch.isdigit():
-        raise Untranslatable("a back reference or an octal escape")
     code, end = _escaped_code(pattern, i)
     return _literal(code, ignorecase), end
 
@@ -137,7 +135,9 @@ def _escaped_code(pattern: str, i: int) -> tuple[int, int]:
     controls = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
     if ch in controls:
         return controls[ch], i + 2
-    if ch.isascii() and (ch.isalpha() or ch.isdigit()):
+    if ch.isascii() and ch.isdigit():
+        raise Untranslatable("a back reference or an octal escape")
+    if ch.isascii() and ch.isalpha():
         raise Untranslatable(f"the escape \\{ch}")
     return ord(ch), i + 2
 
@@ -269,6 +269,7 @@ def _after_quantifier(pattern: str, i: int) -> int:
     return i + 1 if pattern.startswith(("?", "+"), i) else i
 
 
+@cache
 def to_rust(pattern: str) -> str:
     """`pattern` (Python `re`) as a Rust regex that matches every line it matches; raises
     Untranslatable for what has no such form."""
@@ -352,7 +353,7 @@ def _alternation(patterns: tuple[tuple[str, str], ...]) -> tuple[tuple[str, ...]
         else:
             python.append((re.compile(pattern), how))
     joined = "|".join(rust)
-    return ((joined,) if not rust or _compiles(joined) else tuple(rust)) if rust else (), tuple(python)
+    return (() if not rust else (joined,) if _compiles(joined) else tuple(rust)), tuple(python)
 
 
 def may_match(lines: pl.Series, patterns: Sequence[tuple[str, str]]) -> pl.Series:
