@@ -951,7 +951,8 @@ def pipeline_step_lines(pipe: dict, mb: float) -> list[str]:
                      f"{fmt_s(pipe['cpu_steps'].get(name, 0.0)):>9} CPU")
         if name.startswith("follow (") and pipe.get("follow_parts"):
             for part, (w, c, n) in pipe["follow_parts"].items():
-                lines.append(f"    {'of which ' + part + f', both follows ({n} calls)':<74} {fmt_s(w):>9} "
+                # the two run side by side: each one's wall and CPU overlap the other's
+                lines.append(f"    {'side by side: ' + part + f', both follows ({n} calls)':<74} {fmt_s(w):>9} "
                              f"{100 * w / total:5.1f} %  {fmt_s(c):>9} CPU")
     other = pipe["seconds"] - sum(pipe["steps"].values())
     lines.append(f"  {'(rest: flow body, rows, profile load)':<76} {fmt_s(other):>9} {100 * other / total:5.1f} %")
