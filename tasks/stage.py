@@ -281,10 +281,19 @@ def _stage_known(stage: Path, rows: Iterator[pa.RecordBatch]) -> None:
             writer.close()
 
 
-def _staged_part(stage: Path, part: int, excluded: set[str]) -> pa.Table:
-    """The staged occurrences of an author part, less those of the `excluded` dumps."""
-    staged = pq.read_table(stage / "occurrences" / f"part-{part:03d}", schema=OCCURRENCE_SCHEMA)
-    if not excluded:  # as a rule: filtering copies every text
+def _part_files(stage: Path, part: int) -> list[Path]:
+    """An author part's files, one per batch, in the order dedup reads them."""
+    return sorted((stage / "occurrences" / f"part-{part:03d}").glob("*.parquet"))
+
+
+def _staged_part(files: list[Path], excluded: set[str]) -> pa.Table:
+    """The staged occurrences in an author part's files, less those of the `excluded` dumps,
+    without their texts (_write_told reads them file by file): `file_row` numbers each row in
+    the files, in order."""
+    staged = pa.concat_tables([pq.read_table(f, schema=OCCURRENCE_SCHEMA, columns=_DECIDED_COLUMNS) for f in files]) \
+        if files else OCCURRENCE_SCHEMA.empty_table().select(_DECIDED_COLUMNS)
+    staged = staged.append_column(_FILE_ROW, pa.array(np.arange(staged.num_rows), pa.int64()))
+    if not excluded:  # as a rule
         return staged
     return staged.filter(pc.invert(pc.is_in(staged.column("source_file"), pa.array(sorted(excluded), pa.string()))))
 
@@ -305,7 +314,9 @@ TEXT_COLUMNS = ["lede", "body", "sections"]
 #: what dedup reads of every staged row as Python values (the fingerprints are read one
 #: author at a time: as Python ints, a part's took hundreds of MB)
 DECIDING_COLUMNS = [name for name in OCCURRENCE_SCHEMA.names if name not in (*TEXT_COLUMNS, "fingerprint")]
+_DECIDED_COLUMNS = [*DECIDING_COLUMNS, "fingerprint"]  # what dedup reads of a part at once
 _TAKEN_COLUMNS = [*TEXT_COLUMNS, "fingerprint"]
+_FILE_ROW = "file_row"
 
 
 def _article_fields(key: str, a: Article) -> dict:
@@ -318,14 +329,33 @@ def _article_fields(key: str, a: Article) -> dict:
 _FIELDS_SCHEMA = pa.schema([f for f in ARTICLE_SCHEMA if f.name not in _TAKEN_COLUMNS])
 
 
-def _told_articles(told: list[tuple[str, Article, int]], staged: pa.Table) -> pa.Table:
-    """The rows of articles, each (author key, article, text row): the article's own columns,
-    and the texts and fingerprint of the staged row it is written with."""
-    texts = staged.select(_TAKEN_COLUMNS).take(pa.array([row for _, _, row in told], pa.int64()))
-    fields = pa.Table.from_pylist([_article_fields(key, a) for key, a, _ in told], schema=_FIELDS_SCHEMA)
-    return pa.Table.from_arrays(
-        [texts.column(f.name).cast(f.type) if f.name in _TAKEN_COLUMNS else fields.column(f.name)
-         for f in ARTICLE_SCHEMA], schema=ARTICLE_SCHEMA)
+def _write_told(articles: _Writer, told: list[tuple[str, Article, int]], staged: pa.Table, files: list[Path]) -> None:
+    """Write the rows of articles, each (author key, article, row of `staged`): the article's
+    own columns, and the texts and fingerprint of the staged row it is written with. The
+    texts are read one file at a time, for the articles they belong to: holding a part's
+    texts whole and their copies cost a worker 460 MB (1 GB corpus, 2 of 16 parts)."""
+    if not told:
+        return
+    rows = pa.array([row for _, _, row in told], pa.int64())
+    file_rows = staged.column(_FILE_ROW).take(rows).to_numpy()
+    fingerprints = staged.column("fingerprint").take(rows)
+    pending: list[pa.Table] = []  # written a few thousand rows at a time, not a file's few hundred
+    start = 0
+    for path in files:
+        end = start + pq.ParquetFile(path).metadata.num_rows
+        mine = np.flatnonzero((file_rows >= start) & (file_rows < end))
+        if mine.size:
+            texts = pq.read_table(path, schema=OCCURRENCE_SCHEMA, columns=TEXT_COLUMNS).take(file_rows[mine] - start)
+            taken = {name: texts.column(name) for name in TEXT_COLUMNS} | {"fingerprint": fingerprints.take(mine)}
+            fields = pa.Table.from_pylist([_article_fields(key, a) for key, a, _ in (told[i] for i in mine)],
+                                          schema=_FIELDS_SCHEMA)
+            pending.append(pa.Table.from_arrays(
+                [taken[f.name].cast(f.type) if f.name in taken else fields.column(f.name) for f in ARTICLE_SCHEMA],
+                schema=ARTICLE_SCHEMA))
+        if pending and (path == files[-1] or sum(t.num_rows for t in pending) >= _ROWS_PER_WRITE):
+            articles.write(pa.concat_tables(pending))
+            pending = []
+        start = end
 
 
 def _article_row(key: str, a: Article, fingerprint: frozenset[int]) -> dict:
@@ -384,8 +414,8 @@ def dedup_group(stage: Path, parts: list[int], excluded: set[str], group: int) -
     dumps, one author key at a time, in the order of a single-process run; write the article
     rows to write and every occurrence's id to the stage (articles/, article_occurrences/).
     A stored article rewritten with its own text is written without it (untold/): finish_dedup
-    reads the stored texts once for the run. Memory holds a part's occurrences and known
-    articles."""
+    reads the stored texts once for the run. Memory holds a part's occurrences, without their
+    texts, and known articles."""
     articles = _Writer(stage / "articles" / f"group-{group:03d}.parquet", ARTICLE_SCHEMA)
     untold = _Writer(stage / "untold" / f"group-{group:03d}.parquet", ARTICLE_SCHEMA)
     occurrences = _Writer(stage / "article_occurrences" / f"group-{group:03d}.parquet", DEDUPED_OCCURRENCE_SCHEMA)
@@ -396,7 +426,8 @@ def dedup_group(stage: Path, parts: list[int], excluded: set[str], group: int) -
                 stage / "matched.parquet", filters=[("part", "in", parts)]).to_pylist()):
             matched[key, batch_no, dump_no, ordinal].add(article_id)
         for part in parts:
-            staged = _staged_part(stage, part, excluded)
+            files = _part_files(stage, part)
+            staged = _staged_part(files, excluded)
             known_by_key = _known_of_part(stage, part)
             told: list[tuple[str, Article, int]] = []
             order = pc.sort_indices(staged, sort_keys=RUN_ORDER)
@@ -421,7 +452,7 @@ def dedup_group(stage: Path, parts: list[int], excluded: set[str], group: int) -
                                      "ordinal": o.ordinal, "source_sha256": o.source_sha256})
                 totals.add(DedupTotals(len(result.articles), len(result.new_ids), len(result.updated_ids),
                                        len(result.occurrences)))
-            articles.write(_told_articles(told, staged))
+            _write_told(articles, told, staged, files)
             del staged, told
             release_memory()  # a part's texts, before the next part's are read
     finally:
