@@ -328,8 +328,8 @@ def dedup_frame(articles_file: str | Path) -> pd.DataFrame:
     The body is checked for uniqueness only, so a long one is held as its opening (what
     the Data Docs show) and DuckDB's 64-bit hash of the whole: md5 took twice as long (1 GB:
     1.3 s more), and among a million articles the chance that two distinct bodies share a
-    hash is under 1 in 10^7 (and they would need the same opening too). DuckDB reads the file's columns as a stream, and a
-    run's articles, whatever their number, fit in memory."""
+    hash is under 1 in 10^7 (and they would need the same opening too). DuckDB reads the
+    file's columns as a stream, and a run's articles, whatever their number, fit in memory."""
     import duckdb
 
     with duckdb.connect() as con:
