@@ -288,11 +288,12 @@ def _part_files(stage: Path, part: int) -> list[Path]:
 
 def _staged_part(files: list[Path], excluded: set[str]) -> pa.Table:
     """The staged occurrences in an author part's files, less those of the `excluded` dumps,
-    without their texts (_write_told reads them file by file): `file_row` numbers each row in
-    the files, in order."""
-    staged = pa.concat_tables([pq.read_table(f, schema=OCCURRENCE_SCHEMA, columns=_DECIDED_COLUMNS) for f in files]) \
-        if files else OCCURRENCE_SCHEMA.empty_table().select(_DECIDED_COLUMNS)
-    staged = staged.append_column(_FILE_ROW, pa.array(np.arange(staged.num_rows), pa.int64()))
+    without their texts (_write_told reads them file by file): each row with its file's
+    number in `files` and its row in that file."""
+    tables = [pq.read_table(f, schema=OCCURRENCE_SCHEMA, columns=_DECIDED_COLUMNS) for f in files]
+    staged = pa.concat_tables([t.append_column(_FILE_NO, pa.array(np.full(t.num_rows, n), pa.int32()))
+                               .append_column(_FILE_ROW, pa.array(np.arange(t.num_rows), pa.int64()))
+                               for n, t in enumerate(tables)]) if tables else _NO_OCCURRENCES
     if not excluded:  # as a rule: filtering copies every column
         return staged
     return staged.filter(pc.invert(pc.is_in(staged.column("source_file"), pa.array(sorted(excluded), pa.string()))))
@@ -316,7 +317,9 @@ TEXT_COLUMNS = ["lede", "body", "sections"]
 DECIDING_COLUMNS = [name for name in OCCURRENCE_SCHEMA.names if name not in (*TEXT_COLUMNS, "fingerprint")]
 _DECIDED_COLUMNS = [*DECIDING_COLUMNS, "fingerprint"]  # what dedup reads of a part at once
 _TAKEN_COLUMNS = [*TEXT_COLUMNS, "fingerprint"]
-_FILE_ROW = "file_row"
+_FILE_NO, _FILE_ROW = "file_no", "file_row"
+_NO_OCCURRENCES = pa.schema([*(OCCURRENCE_SCHEMA.field(name) for name in _DECIDED_COLUMNS),
+                             (_FILE_NO, pa.int32()), (_FILE_ROW, pa.int64())]).empty_table()
 
 
 def _article_fields(key: str, a: Article) -> dict:
@@ -338,25 +341,23 @@ def _write_told(articles: _Writer, told: list[tuple[str, Article, int]], staged:
     if not told:
         return
     rows = pa.array([row for _, _, row in told], pa.int64())
+    file_nos = staged.column(_FILE_NO).take(rows).to_numpy()
     file_rows = staged.column(_FILE_ROW).take(rows).to_numpy()
     fingerprints = staged.column("fingerprint").take(rows)
     pending: list[pa.Table] = []  # written a few thousand rows at a time, not a file's few hundred
-    start = 0
-    for path in files:
-        end = start + pq.ParquetFile(path).metadata.num_rows
-        mine = np.flatnonzero((file_rows >= start) & (file_rows < end))
+    for n, path in enumerate(files):
+        mine = np.flatnonzero(file_nos == n)
         if mine.size:
-            texts = pq.read_table(path, schema=OCCURRENCE_SCHEMA, columns=TEXT_COLUMNS).take(file_rows[mine] - start)
+            texts = pq.read_table(path, schema=OCCURRENCE_SCHEMA, columns=TEXT_COLUMNS).take(file_rows[mine])
             taken = {name: texts.column(name) for name in TEXT_COLUMNS} | {"fingerprint": fingerprints.take(mine)}
             fields = pa.Table.from_pylist([_article_fields(key, a) for key, a, _ in (told[i] for i in mine)],
                                           schema=_FIELDS_SCHEMA)
             pending.append(pa.Table.from_arrays(
                 [taken[f.name].cast(f.type) if f.name in taken else fields.column(f.name) for f in ARTICLE_SCHEMA],
                 schema=ARTICLE_SCHEMA))
-        if pending and (path == files[-1] or sum(t.num_rows for t in pending) >= _ROWS_PER_WRITE):
+        if pending and (n == len(files) - 1 or sum(t.num_rows for t in pending) >= _ROWS_PER_WRITE):
             articles.write(pa.concat_tables(pending))
             pending = []
-        start = end
 
 
 def _article_row(key: str, a: Article, fingerprint: frozenset[int]) -> dict:
