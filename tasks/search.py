@@ -54,7 +54,7 @@ AUTHOR_SEPARATOR = "; "
 
 # 64 MB shared by a rebuild's two writer threads (the machines have two cores): tantivy
 # writes a segment whenever a thread's share fills, so memory stays bounded whatever the batch
-# size. It holds several times its heap besides, while it writes and merges segments: indexing
+# size. It holds 5-6 times its heap besides, while it writes and merges segments: indexing
 # the 180,307 articles of the 1 GB corpus took a process to 1.31-1.37 GB with 128 MB, to 0.92
 # GB with 64 MB (40 MB: 0.82-0.91 GB), in the same 36-41 s.
 WRITER_HEAP_BYTES = 64_000_000

@@ -336,7 +336,7 @@ def _write_told(articles: _Writer, told: list[tuple[str, Article, int]], staged:
     """Write the rows of articles, each (author key, article, row of `staged`): the article's
     own columns, and the texts and fingerprint of the staged row it is written with. The
     texts are read one file at a time, for the articles they belong to: with a part's texts
-    held whole, and a copy of those written, a worker's peak was 748 MB; 567 MB so (1 GB
+    held whole, and a copy of those written, a worker's peak was 748 MB; 544 MB so (1 GB
     corpus, a group of 2 of the 16 parts)."""
     if not told:
         return
