@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 # Before Prefect is imported: no usage reports leave the machine.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from gleaner.runners import RUNNERS, RunnerError, api_for_workers, build_task_runner
+from gleaner.runners import RUNNERS, RunnerError, ServerStartError, build_task_runner, prefect_api
 
 if TYPE_CHECKING:
     from gleaner.suggest import Candidate, Suggestions
@@ -152,10 +152,14 @@ def run(args: argparse.Namespace) -> int:
     from flows.ingest import ingest
     from tasks.load import WarehouseBusy
 
-    with api_for_workers(runner, while_starting=lambda: prepare_gates(args.raw, args.warehouse)):
-        state = ingest.with_options(task_runner=runner)(
-            str(args.raw), str(args.warehouse), profile=args.profile, batch_mb=args.batch_mb, return_state=True)
-        summary = state.result(raise_on_failure=False)
+    try:
+        with prefect_api(while_starting=lambda: prepare_gates(args.raw, args.warehouse)):
+            state = ingest.with_options(task_runner=runner)(
+                str(args.raw), str(args.warehouse), profile=args.profile, batch_mb=args.batch_mb, return_state=True)
+            summary = state.result(raise_on_failure=False)
+    except ServerStartError as exc:
+        print(f"gleaner: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if isinstance(summary, WarehouseBusy):
         print(f"gleaner: {summary}", file=sys.stderr)
         return EXIT_USAGE

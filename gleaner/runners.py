@@ -70,9 +70,19 @@ def build_task_runner(kind: str, workers: int | None = None, dask_address: str |
     raise RunnerError(f"unknown task runner {kind!r}: choose one of {', '.join(RUNNERS)}")
 
 
+class ServerStartError(RuntimeError):
+    """The temporary Prefect server did not start; the message is one line for the user."""
+
+
+# Prefect's own default is 20 s, counted in its polling sleeps. A first start on a fresh
+# PREFECT_HOME migrates the database (11 s on this machine when idle), and a busy machine
+# took longer than 20 s: the run died with a traceback before it had read a file.
+SERVER_STARTUP_SECONDS = 120
+
+
 @contextmanager
-def api_for_workers(runner: TaskRunner, while_starting: Callable[[], None] | None = None) -> Iterator[None]:
-    """Run the block with a Prefect API that the runner's worker processes share.
+def prefect_api(while_starting: Callable[[], None] | None = None) -> Iterator[None]:
+    """Run the block with a Prefect API: PREFECT_API_URL's, or a temporary server started here.
 
     Without PREFECT_API_URL Prefect starts a temporary server in the process that first
     needs one: in each pool process too, as it unpacks a task run (about 10 s each here,
@@ -83,9 +93,8 @@ def api_for_workers(runner: TaskRunner, while_starting: Callable[[], None] | Non
     `while_starting` runs in a thread meanwhile, and the block begins once both are done.
     """
     from prefect.settings import PREFECT_API_URL, temporary_settings
-    from prefect.task_runners import ProcessPoolTaskRunner
 
-    if not isinstance(runner, ProcessPoolTaskRunner) or PREFECT_API_URL.value():
+    if PREFECT_API_URL.value():
         yield
         return
     from prefect.server.api.server import SubprocessASGIServer
@@ -95,8 +104,14 @@ def api_for_workers(runner: TaskRunner, while_starting: Callable[[], None] | Non
         if while_starting else None
     if meanwhile:
         meanwhile.start()
-    server.start()
-    if meanwhile:
-        meanwhile.join()
+    try:
+        server.start(timeout=SERVER_STARTUP_SECONDS)
+    except Exception as exc:  # Prefect raises RuntimeError or httpx's HTTPStatusError here
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ServerStartError(f"the temporary Prefect server did not start ({first_line[:300]}); "
+                               "set PREFECT_API_URL to use a running server") from exc
+    finally:
+        if meanwhile:
+            meanwhile.join()
     with temporary_settings({PREFECT_API_URL: server.api_url}):
         yield

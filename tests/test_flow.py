@@ -177,7 +177,7 @@ def test_the_command_line_reports_and_exits_non_zero_on_quarantine(seeds_subset,
     command = [str(gleaner)] if gleaner.exists() else [sys.executable, "-m", "gleaner.cli"]
     done = subprocess.run(command + ["run", "--raw", str(raw), "--warehouse", str(tmp_path / "wh"), "--json"],
                           capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.returncode == 1 and done.stdout.startswith("{"), done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert report["dumps_loaded"] == 1 and report["articles_new"] == 5
     assert [f for f, _ in report["quarantined"]] == ["broken.txt"]

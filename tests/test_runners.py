@@ -235,9 +235,7 @@ def test_a_dask_cluster_builds_the_same_warehouse_and_reports_to_the_server(corp
 def test_worker_processes_share_the_temporary_server_of_a_run_without_a_prefect_server(seeds_subset, tmp_path):
     """Without PREFECT_API_URL each pool process would start a temporary server of its own."""
     began, marker = time.time(), uuid.uuid4().hex
-    # 20 s, Prefect's default wait for its temporary server, is not always enough on a busy 2-core machine.
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {
-        "GLEANER_TEST_MARK": marker, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"GLEANER_TEST_MARK": marker}
     log = tmp_path / "gleaner.log"  # a file, not a pipe: nobody reads a pipe while the loop watches
     with log.open("w") as output:
         run = subprocess.Popen(
@@ -255,6 +253,30 @@ def test_worker_processes_share_the_temporary_server_of_a_run_without_a_prefect_
     assert run.returncode == 0, log.read_text()[-3000:]
     assert len(seen) == 1, seen
     assert prefect_servers_since(began, marker) == []
+
+
+def test_a_temporary_server_that_does_not_start_is_one_line_and_exit_2(seeds_subset, tmp_path, monkeypatch, capsys):
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from gleaner.cli import main
+    from gleaner.runners import SERVER_STARTUP_SECONDS
+
+    waited = []
+
+    def time_out(self, timeout=None):
+        waited.append(timeout)
+        raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server. "
+                           "stdout: migrating\nstderr: database is locked")
+
+    monkeypatch.setattr(SubprocessASGIServer, "start", time_out)
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        code = main(["run", "--raw", str(seeds_subset("000")), "--warehouse", str(tmp_path / "wh"),
+                     "--task-runner", "thread"])
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("gleaner:")]
+    assert code == 2 and waited == [SERVER_STARTUP_SECONDS]
+    assert len(said) == 1 and "Timed out while attempting" in said[0] and "PREFECT_API_URL" in said[0], said
+    assert not (tmp_path / "wh").exists()
 
 
 def test_dask_without_a_prefect_server_is_refused(corpus, tmp_path):
