@@ -92,6 +92,25 @@ def test_article_rewritten_twice_between_syncs_keeps_its_last_text(lake, warehou
     assert ids(search(warehouse, "third")) == ["a1"]
 
 
+def test_a_large_change_is_synced_incrementally_in_a_small_memory_budget(lake, warehouse):
+    """The last change of each article is found on the keys, and the texts stream: a window
+    over the texts held all 100 MB of them, failed in 160 MB and fell back to a rebuild."""
+    commit_run(lake, article("a0", "Kabul talks"))
+    sync_search_index(lake, warehouse)
+    lake.execute("BEGIN")
+    lake.execute("""
+        INSERT INTO articles
+        SELECT 'b' || i, 'full', ['Jane Doe'], DATE '2024-03-01', 'News', 'world', NULL,
+               repeat('Caspian ferries resumed in the spring ', 550) || i, NULL, 3300, 'jane doe', 'r2'
+        FROM range(5000) t(i)""")
+    lake.execute("COMMIT")
+    assert lake.execute("SELECT sum(length(body)) FROM articles").fetchone()[0] > 100e6
+    lake.execute("SET memory_limit = '160MB'")
+    synced = sync_search_index(lake, warehouse)
+    assert (synced.added, synced.removed, synced.rebuilt) == (5000, 0, False)
+    assert len(search(warehouse, "caspian", limit=10)) == 10
+
+
 def test_deleted_articles_leave_the_index(lake, warehouse):
     commit_run(lake, article("a1", "Harvest festival"), article("a2", "Harvest failed"))
     sync_search_index(lake, warehouse)
