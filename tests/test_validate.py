@@ -334,6 +334,8 @@ def test_segment_gate_passes_full_articles_and_authorless_teasers() -> None:
         (article("bad.txt", lede="AUTHOR'S BIO: Jane Roe is a researcher."), "an author bio was left in the lede"),
         (article("bad.txt", authors=["By Jane Roe"]), "an author name holds digits or a 'By' prefix"),
         (article("bad.txt", authors=["Jane Roe", "June 15, 2023"]), "an author name holds digits or a 'By' prefix"),
+        # white space beyond ASCII after the prefix, as Python's \s matches it (spelled out for RE2)
+        (article("bad.txt", authors=["Jane Roe", "by\u2009John Doe"]), "an author name holds digits or a 'By' prefix"),
     ],
 )
 def test_segment_gate_blames_the_broken_article_dump(broken: Article, reason: str) -> None:
