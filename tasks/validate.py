@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import duckdb
     import great_expectations as gx
     from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
 
 #: One suite per gate, named after the step it guards.
 SUITES_DIR = Path(__file__).resolve().parent.parent / "expectations"
@@ -166,6 +167,17 @@ def warm_up() -> None:
         _batch_definition()
 
 
+def _run(step: str, frame: pd.DataFrame, result_format: str) -> ExpectationSuiteValidationResult:
+    """The suite `step` run on `frame`. A validation definition stores each result it makes in
+    its context; a gate's result is the GateResult's to keep, so the store is emptied again, or
+    a worker would hold every batch's results (with every failing row, when a gate failed)."""
+    outcome = _validation(step).run(batch_parameters={"dataframe": frame}, result_format={"result_format": result_format})
+    store = _batch_definition().data_asset.datasource.data_context.validation_results_store
+    for key in store.list_keys():
+        store.remove_key(key)
+    return outcome
+
+
 def validate_frame(step: str, frame: pd.DataFrame) -> GateResult:
     """Validate `frame` against the suite named `step`; blame failing rows' source files."""
     if frame.empty:  # nothing to check; and a rerun with nothing new need not import GX
@@ -174,12 +186,11 @@ def validate_frame(step: str, frame: pd.DataFrame) -> GateResult:
     # Positional index, so unexpected_index_list entries are row numbers of `frame`.
     frame = frame.reset_index(drop=True)
     with _VALIDATION_LOCK:
-        validation = _validation(step)
-        outcome = validation.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "BASIC"})
+        outcome = _run(step, frame, "BASIC")
         if not outcome.success:
             # Only a failed validation needs every failing row, to blame their dumps; listing
             # them for every expectation made a passing gate a quarter to a third dearer.
-            outcome = validation.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"})
+            outcome = _run(step, frame, "COMPLETE")
 
     failures: dict[str, list[str]] = {}
     details: list[dict[str, Any]] = []

@@ -173,6 +173,17 @@ def test_concurrent_gates_do_not_see_each_others_frames() -> None:
     assert results == [{} if run % 2 else expected_bad for run in range(12)]
 
 
+def test_the_gates_keep_no_validation_results_in_the_gx_context() -> None:
+    # GX stores every result a validation definition makes; a worker validates batch after
+    # batch, and a failed gate's result lists every failing row.
+    good = validate.segment_frame([segmented("good.txt", [article("good.txt")])])
+    bad = validate.segment_frame([segmented("bad.txt", [article("bad.txt", authors=[])])])
+    for frame in (good, bad, good, bad):
+        validate.validate_frame("segment", frame)
+    context = validate._batch_definition().data_asset.datasource.data_context
+    assert context.validation_results_store.list_keys() == []
+
+
 # --- extract ----------------------------------------------------------------------------------
 
 
