@@ -87,6 +87,8 @@ CHANGED_ARTICLES_SQL = f"""
     FROM {LAKE}.table_changes('articles', $first, $last)
     SEMI JOIN last_change USING (snapshot_id, rowid, change_type)"""
 CHANGE_ROWS_SQL = f"SELECT count(*) FROM {LAKE}.table_changes('articles', $first, $last)"
+#: what DuckLake says of a range of table_changes that starts at an expired snapshot
+MISSING_SNAPSHOT = "No snapshot found at version"
 
 # in microseconds since the epoch: a time as text would follow the session's time zone
 SNAPSHOT_TIME_SQL = f"SELECT epoch_us(snapshot_time) FROM {LAKE}.snapshots() WHERE snapshot_id = $id"
@@ -277,7 +279,11 @@ def _changes_since(con: duckdb.DuckDBPyConnection, state: IndexState,
     try:
         rows = con.execute(CHANGE_ROWS_SQL, snapshots).fetchone()[0]
         return con.execute(CHANGED_ARTICLES_SQL, snapshots).to_arrow_reader(BATCH_ROWS), rows
-    except duckdb.Error:  # a range whose snapshots are gone is refused
+    except duckdb.InvalidInputException as exc:
+        # a range starting at an expired snapshot is refused; any other error (out of
+        # memory, say) is one to see, not a reason to rebuild the index from everything
+        if MISSING_SNAPSHOT not in str(exc):
+            raise
         return None
 
 

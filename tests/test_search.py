@@ -4,6 +4,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from tasks import search as search_module
 from tasks.lake import current_snapshot, open_lake
 from tasks.search import (STATE_FILE, SearchError, SearchHit, format_hits, index_dir, register_search, search,
                           sync_search_index)
@@ -183,6 +184,30 @@ def test_index_older_than_the_kept_snapshots_is_rebuilt(lake, warehouse):
     synced = sync_search_index(lake, warehouse)
     assert sorted(ids(search(warehouse, "harvest"))) == ["a1", "a3"]
     assert synced.rebuilt and synced.added == 3
+
+
+def test_changes_from_an_expired_snapshot_rebuild_the_index(lake, warehouse):
+    lake.execute("CALL lake.set_option('data_inlining_row_limit', 0)")
+    indexed = commit_run(lake, article("a1", "Harvest festival"))
+    sync_search_index(lake, warehouse)
+    expired = commit_run(lake, article("a2", "Harvest failed", run_id="r2"))
+    commit_run(lake, article("a3", "Harvest moon", run_id="r3"))
+    # the index's own snapshot is kept, the one after it is not: table_changes refuses the range
+    lake.execute(f"CALL ducklake_expire_snapshots('lake', versions => [{expired}])")
+    assert indexed + 1 == expired
+
+    synced = sync_search_index(lake, warehouse)
+    assert synced.rebuilt and synced.added == 3
+    assert sorted(ids(search(warehouse, "harvest"))) == ["a1", "a2", "a3"]
+
+
+def test_an_error_reading_the_changes_is_raised_not_turned_into_a_rebuild(lake, warehouse, monkeypatch):
+    commit_run(lake, article("a1", "Harvest festival"))
+    sync_search_index(lake, warehouse)
+    commit_run(lake, article("a2", "Harvest failed", run_id="r2"))
+    monkeypatch.setattr(search_module, "CHANGED_ARTICLES_SQL", "SELECT * FROM no_such_table WHERE $first < $last")
+    with pytest.raises(duckdb.CatalogException):
+        sync_search_index(lake, warehouse)
 
 
 def test_index_of_a_recreated_lake_is_rebuilt(lake, warehouse):
