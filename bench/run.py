@@ -150,6 +150,18 @@ def _anon_kb(pid: int) -> int:
     return _proc_kb(pid, "status", "RssAnon:")
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float | None:
+    """The CPU seconds (user + system) the process has used so far; None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime: fields 14 and 15
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = defaultdict(list)
     for entry in os.listdir("/proc"):
@@ -186,7 +198,8 @@ def _role(pid: int) -> str:
 class RssSampler(threading.Thread):
     """Samples every `interval` s the RSS of a process and the sum of the RSS of it and all its
     descendants (and, every other sample, the sum of their PSS, which counts shared pages once,
-    and of their anonymous memory)."""
+    and of their anonymous memory), and the CPU time each process has used when last seen
+    (a process that exits loses what it used after its last sample: up to `interval`)."""
 
     def __init__(self, pid: int, interval: float = 0.5) -> None:
         super().__init__(daemon=True)
@@ -197,6 +210,7 @@ class RssSampler(threading.Thread):
         self.max_processes = 1
         self.samples: list[tuple[float, int, int]] = []  # (s since start, main RSS kB, tree RSS kB)
         self._roles: dict[int, str] = {}
+        self._cpu: dict[int, float] = {}  # pid -> CPU s when last seen
         self._halt = threading.Event()
         self._t0 = time.perf_counter()
 
@@ -212,6 +226,9 @@ class RssSampler(threading.Thread):
                 role = self._roles[pid]
                 parts[role] = parts.get(role, 0) + _rss_kb(pid)
             tree = sum(parts.values())
+            for pid in (self.pid, *pids):
+                if (cpu := _cpu_s(pid)) is not None:
+                    self._cpu[pid] = cpu
             self.max_processes = max(self.max_processes, 1 + len(pids))
             self.peak_main_kb = max(self.peak_main_kb, main)
             if tree > self.peak_tree_kb:
@@ -229,6 +246,13 @@ class RssSampler(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join()
+
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds by role: the measured process, and its descendants by _role."""
+        roles: dict[str, float] = defaultdict(float)
+        for pid, cpu in self._cpu.items():
+            roles["gleaner process" if pid == self.pid else self._roles.get(pid, "other")] += cpu
+        return {role: round(cpu, 1) for role, cpu in roles.items()}
 
 
 def measure(cmd: list[str], log: Path, env: dict | None = None) -> dict:
@@ -257,6 +281,7 @@ def measure(cmd: list[str], log: Path, env: dict | None = None) -> dict:
         "peak_anon_tree_sum_mb": sampler.peak_tree_anon_kb / 1024,
         "max_processes": sampler.max_processes,
         "cpu_s": usage.ru_utime + usage.ru_stime,
+        "cpu_by_role_s": sampler.cpu_by_role(),
         "rss_samples": sampler.samples,
         "load_1min": (round(load_before, 2), round(os.getloadavg()[0], 2)),  # before, after
     }
@@ -833,6 +858,10 @@ def run_child(cmd: list[str], out_json: Path, log: Path, env: dict | None = None
     return m, json.loads(out_json.read_text())
 
 
+def _roles_line(cpu_by_role: dict[str, float]) -> str:
+    return ", ".join(f"{role} {fmt_s(cpu)}" for role, cpu in sorted(cpu_by_role.items(), key=lambda kv: -kv[1]))
+
+
 def fmt_s(seconds: float) -> str:
     return f"{seconds:.1f} s" if abs(seconds) >= 1 else f"{seconds * 1000:.0f} ms"
 
@@ -1390,6 +1419,8 @@ def bench(args: argparse.Namespace) -> int:
             say(f"Prefect's share of the end-to-end run: {100 * share:.1f} % of the wall time "
                 f"({fmt_s(e2e['wall_s'] - pm['wall_s'])} of {fmt_s(e2e['wall_s'])}), {100 * share_cpu:.1f} % of the CPU "
                 f"time ({fmt_s(e2e['cpu_s'] - pm['cpu_s'])} of {fmt_s(e2e['cpu_s'])})")
+            say(f"  CPU by process (as last sampled): `gleaner run` {_roles_line(e2e.get('cpu_by_role_s', {}))}; "
+                f"without Prefect {_roles_line(pm.get('cpu_by_role_s', {}))}")
             say("  Method: both are whole processes timed from outside (interpreter start to exit), on a fresh "
                 "warehouse, with the same")
             say("  batches in a process pool of the same size; the run without Prefect calls the functions the flow's "
