@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import great_expectations as gx
     from great_expectations.core.batch_definition import BatchDefinition
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
+    from great_expectations.data_context import EphemeralDataContext
 
 #: One suite per gate, named after the step it guards.
 SUITES_DIR = Path(__file__).resolve().parent.parent / "expectations"
@@ -146,6 +147,11 @@ def _batch_definition() -> BatchDefinition:
     return asset.add_batch_definition_whole_dataframe("whole_frame")
 
 
+def _gate_context() -> EphemeralDataContext:
+    """The ephemeral context the gates validate in (the batch definition's)."""
+    return _batch_definition().data_asset.datasource.data_context
+
+
 @cache
 def _validation(name: str) -> gx.ValidationDefinition:
     """The suite `name` on the whole-frame batch definition, added to the gates' context once per
@@ -153,11 +159,10 @@ def _validation(name: str) -> gx.ValidationDefinition:
     hashes every frame it loads (a fifth of the clean gate's time on a 16 MB batch)."""
     import great_expectations as gx
 
-    batch_definition = _batch_definition()
-    context = batch_definition.data_asset.datasource.data_context
+    context = _gate_context()
     # A copy: adding a suite binds it to the context, and load_suite's object is shared (tasks/report.py)
     suite = context.suites.add(gx.ExpectationSuite(**load_suite(name).to_json_dict()))
-    return context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch_definition, suite=suite))
+    return context.validation_definitions.add(gx.ValidationDefinition(name=name, data=_batch_definition(), suite=suite))
 
 
 def warm_up() -> None:
@@ -172,7 +177,7 @@ def _run(step: str, frame: pd.DataFrame, result_format: str) -> ExpectationSuite
     its context; a gate's result is the GateResult's to keep, so the store is emptied again, or
     a worker would hold every batch's results (with every failing row, when a gate failed)."""
     outcome = _validation(step).run(batch_parameters={"dataframe": frame}, result_format={"result_format": result_format})
-    store = _batch_definition().data_asset.datasource.data_context.validation_results_store
+    store = _gate_context().validation_results_store
     for key in store.list_keys():
         store.remove_key(key)
     return outcome

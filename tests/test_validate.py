@@ -180,8 +180,7 @@ def test_the_gates_keep_no_validation_results_in_the_gx_context() -> None:
     bad = validate.segment_frame([segmented("bad.txt", [article("bad.txt", authors=[])])])
     for frame in (good, bad, good, bad):
         validate.validate_frame("segment", frame)
-    context = validate._batch_definition().data_asset.datasource.data_context
-    assert context.validation_results_store.list_keys() == []
+    assert validate._gate_context().validation_results_store.list_keys() == []
 
 
 # --- extract ----------------------------------------------------------------------------------
